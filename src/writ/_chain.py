@@ -1,0 +1,228 @@
+"""Chain verification, AAT draft §7 steps 1–6, with a cache of what time cannot change.
+
+``ChainVerifier.verify`` returns a ``VerifiedChain`` or raises ``Denial`` carrying the
+draft's step label. Signatures, links (I1, I2, I4, I5), structure and the trust-anchor
+ceiling are checked once per distinct chain and cached, keyed by the exact compact
+tokens (signatures included, so a cache hit can never stand in for a signature
+check). Expiry and issue times are checked on every call; revocation and budgets
+are the caller's, on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from writ._approval import ApprovalPolicy
+from writ._attenuation import capability_violation
+from writ._b64 import b64u_decode
+from writ._config import ReceiverConfig, TrustAnchor
+from writ._decision import ChainSummary, Denial
+from writ._errors import MalformedError
+from writ._jose import Jws
+from writ._json import loads_strict
+from writ._token import AAT_TYP, Writ
+
+__all__ = ["ChainVerifier", "VerifiedChain"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifiedChain:
+    """A chain whose time-independent checks all passed."""
+
+    writs: tuple[Writ, ...]
+    anchor: TrustAnchor
+    summary: ChainSummary
+    min_exp: int
+    max_iat: int
+
+    @property
+    def leaf(self) -> Writ:
+        """The token whose holder must prove possession."""
+        return self.writs[-1]
+
+
+class ChainVerifier:
+    """Verifies presented chains against one receiver configuration."""
+
+    def __init__(self, config: ReceiverConfig, *, cache_size: int = 4096) -> None:
+        self.config = config
+        self._cache: dict[tuple[str, ...], VerifiedChain] = {}
+        self._cache_size = cache_size
+
+    def verify(self, chain: Sequence[str], *, now: float) -> VerifiedChain:
+        """Steps 1–5 (cached) and the per-call time checks of steps 3 and 4."""
+        key = tuple(chain)
+        verified = self._cache.get(key)
+        if verified is None:
+            verified = self._verify_uncached(key)
+            if len(self._cache) >= self._cache_size:
+                del self._cache[next(iter(self._cache))]  # bounded: evict the oldest entry
+            self._cache[key] = verified
+        if verified.min_exp <= now or verified.max_iat > now + self.config.limits.max_iat_skew:
+            _time_denial(verified.writs, now, self.config.limits.max_iat_skew)
+        return verified
+
+    def _verify_uncached(self, chain: tuple[str, ...]) -> VerifiedChain:
+        limits = self.config.limits
+        if not chain:
+            raise Denial("proof_missing", "the chain is empty", step="1")
+        if any(not isinstance(t, str) or len(t) > limits.max_token_size for t in chain):
+            raise Denial("too_large", "a token exceeds MAX_TOKEN_SIZE", step="2a")
+        if sum(len(t) for t in chain) > limits.max_chain_size:
+            raise Denial("too_large", "the chain exceeds MAX_STACK_SIZE", step="2b")
+        _distinct_jtis(chain)
+        root, anchor = self._root(chain[0])
+        writs = [root]
+        for compact in chain[1:]:
+            writs.append(self._child(writs[-1], compact))
+        if len(writs) != writs[-1].del_depth + 1:
+            raise Denial("chain_invalid", "chain length does not match the leaf depth", step="5")
+        return VerifiedChain(writs=tuple(writs), anchor=anchor, summary=_summary(writs),
+                             min_exp=min(w.exp for w in writs), max_iat=max(w.iat for w in writs))
+
+    def _root(self, compact: str) -> tuple[Writ, TrustAnchor]:
+        jws = _parse(compact, step="3a")
+        anchors = self.config.anchors_for(_untrusted_claim(compact, "iss"))
+        if not anchors:
+            raise Denial("untrusted_root", "the root issuer is not enrolled here", step="3k")
+        anchor = next((a for a in anchors if jws.verify(a.key)), None)
+        if anchor is None:
+            raise Denial("proof_invalid", "the root signature does not verify", step="3b")
+        root = _claims(jws, root=True, config=self.config)
+        if root.iss != anchor.iss:
+            raise Denial("untrusted_root", "root iss does not name the anchor", step="3k")
+        if anchor.ceiling is not None:
+            violation = capability_violation(anchor.ceiling, root.tools or {})
+            if violation is not None:
+                raise Denial("ceiling_exceeded", f"ceiling: {violation[1]}", step="ceiling")
+        return root, anchor
+
+    def _child(self, parent: Writ, compact: str) -> Writ:
+        jws = _parse(compact, step="4a")
+        if not jws.verify(parent.holder):
+            raise Denial("proof_invalid", "a derived token is not signed by its parent's holder",
+                         step="4b")
+        child = _claims(jws, root=False, config=self.config)
+        _link(parent, child, self.config.limits.max_delegation_depth)
+        return child
+
+
+def _parse(compact: str, *, step: str) -> Jws:
+    try:
+        return Jws.parse(compact, typ=AAT_TYP, max_size=1 << 20)
+    except MalformedError as exc:
+        raise Denial("proof_invalid", f"token header: {exc}", step=step) from None
+
+
+def _claims(jws: Jws, *, root: bool, config: ReceiverConfig) -> Writ:
+    try:
+        return Writ.from_jws(jws, root=root, limits=config.limits)
+    except MalformedError as exc:
+        step = exc.step or ("3b" if root else "4b")
+        code = "chain_invalid" if step in _INVARIANT_STEPS else "proof_invalid"
+        raise Denial(code, f"token claims: {exc}", step=step) from None
+
+
+# Steps that are attenuation invariants rather than format errors.
+_INVARIANT_STEPS = frozenset({"3c", "3d", "3g", "3h", "4l"})
+
+
+def _untrusted_claim(compact: str, name: str) -> Any:
+    """Read one claim before the signature is checked (draft §7 step 2c's allowance)."""
+    try:
+        claims = loads_strict(b64u_decode(compact.split(".")[1]))
+    except (MalformedError, IndexError):
+        raise Denial("proof_invalid", "a token payload is not valid JSON", step="2c") from None
+    if not isinstance(claims, dict):
+        raise Denial("proof_invalid", "a token payload is not a JSON object", step="2c")
+    return claims.get(name)
+
+
+def _distinct_jtis(chain: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for compact in chain:
+        jti = _untrusted_claim(compact, "jti")
+        if not isinstance(jti, str):
+            raise Denial("proof_invalid", "a token has no string jti", step="2c")
+        if jti in seen:
+            raise Denial("chain_invalid", "the same token appears twice in the chain", step="2c")
+        seen.add(jti)
+
+
+def _link(parent: Writ, child: Writ, max_depth: int) -> None:
+    """Steps 4c–4q for one adjacent pair, plus Writ's extension claims."""
+    checks: list[tuple[bool, str, str]] = [
+        (child.iss == parent.holder.thumbprint_uri, "4c", "iss is not the parent holder (I1)"),
+        (child.del_depth == parent.del_depth + 1, "4d", "del_depth skips a level (I2)"),
+        (child.del_depth <= parent.del_max_depth, "4e", "derived from a terminal token (I2)"),
+        (child.del_depth <= max_depth, "4f", "deeper than MAX_DELEGATION_DEPTH (I2)"),
+        (child.del_max_depth <= parent.del_max_depth, "4g", "del_max_depth raised (I2)"),
+        (child.exp <= parent.exp, "4h", "outlives its parent (I3)"),
+        (child.iat >= parent.iat, "4j", "issued before its parent (I3)"),
+        (child.del_depth <= child.del_max_depth, "4m", "del_depth above del_max_depth (I2)"),
+    ]
+    for ok, step, reason in checks:
+        if not ok:
+            raise Denial("chain_invalid", reason, step=step)
+    violation = capability_violation(parent.tools or {}, child.tools or {})
+    if violation is not None:
+        raise Denial("chain_invalid", f"{violation[1]} (I4)", step=violation[0])
+    if child.par_hash != parent.hash:
+        raise Denial("chain_invalid", "par_hash does not bind the parent (I5)", step="4q")
+    _extensions(parent, child)
+
+
+def _extensions(parent: Writ, child: Writ) -> None:
+    if child.budget is not None or parent.budget is not None:
+        why = child.budget.widening(parent.budget) if child.budget else (
+            "the child drops the parent's budget")
+        if why is not None:
+            raise Denial("chain_invalid", f"writ_budget: {why}", step="writ-budget")
+    if parent.approval is not None:
+        why = (child.approval or ApprovalPolicy.none()).loosening(parent.approval)
+        if why is not None:
+            raise Denial("chain_invalid", f"writ_approval: {why}", step="writ-approval")
+    if child.purpose != parent.purpose:
+        raise Denial("chain_invalid", "writ_purpose changed below the root", step="writ-purpose")
+
+
+def _time_denial(writs: Sequence[Writ], now: float, skew: int) -> None:
+    for index, writ in enumerate(writs):
+        s = "3" if index == 0 else "4"
+        if writ.exp <= now:
+            raise Denial("expired", f"token {index} expired", step=f"{s}{'e' if index == 0 else 'i'}")
+        if writ.iat > now + skew:
+            raise Denial("not_yet_valid", f"token {index} is issued in the future",
+                         step=f"{s}{'f' if index == 0 else 'k'}")
+
+
+def _summary(writs: Sequence[Writ]) -> ChainSummary:
+    return ChainSummary(principal=writs[0].iss, purpose=writs[0].purpose,
+                        holders=tuple(w.holder.thumbprint_uri for w in writs),
+                        tokens=tuple(w.jti for w in writs),
+                        token_hashes=tuple(w.hash for w in writs))
+
+
+def check_scope(writs: Sequence[Writ], tool: str, args: Mapping[str, Any]) -> None:
+    """Step 6a/6b on the leaf, then on every ancestor (defence in depth; DESIGN §3 step 5)."""
+    if writs[-1].tools is None:
+        raise Denial("tool_not_granted", "the leaf carries no capability entry", step="6a")
+    for writ in reversed(writs):
+        tools = writ.tools or {}
+        if tool not in tools:
+            raise Denial("tool_not_granted", f"tool {tool!r} is not granted", step="6b")
+        constraints = tools[tool]
+        if not constraints:
+            continue  # open world: any arguments
+        for name in args:
+            if name not in constraints:
+                raise Denial("argument_violation", f"argument {name!r} is not granted (closed world)",
+                             step="6b")
+        for name, constraint in constraints.items():
+            if name not in args:
+                raise Denial("argument_violation", f"argument {name!r} is required", step="6b")
+            if not constraint.check(args[name]):
+                raise Denial("argument_violation", f"argument {name!r} is outside the grant",
+                             step="6b")
