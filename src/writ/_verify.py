@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from writ import _record
+from writ._approval_request import Binding, args_hash, check_approvals
 from writ._budget import parse_amount
 from writ._chain import ChainVerifier, VerifiedChain, check_scope
 from writ._config import ReceiverConfig
@@ -116,9 +117,7 @@ class Verifier:
                          expected_nonce=expected_nonce, nonces=self.nonces)
             self._check_revocation(verified)
             self._check_replay(verified, proof, now)
-            # Step 8, approval gates, arrives with the approval issue; a gated writ must not
-            # slip through before then, so any gate denies.
-            self._check_approval(verified, tool, args, approvals)
+            self._check_approval(verified, proof, tool, args, approvals, now)
             charged = self._charge(verified, tool, args, now)
             return self._finish(True, None, "allowed", None, None, decision_id, verified, tool,
                                 args, proof, now, charged)
@@ -169,12 +168,21 @@ class Verifier:
             if not replay.add_once(f"nonce:{proof.nonce}", expires_at=expires, now=now):
                 raise Denial("replayed", "this receiver nonce was already used", step="replay")
 
-    def _check_approval(self, verified: VerifiedChain, tool: str, args: Mapping[str, Any],
-                        approvals: Sequence[str]) -> None:
-        for writ in verified.writs:
-            if writ.approval is not None and writ.approval.gates_for(tool, args):
-                raise Denial("approval_required", f"tool {tool!r} is behind an approval gate",
-                             step="approval")
+    def _check_approval(self, verified: VerifiedChain, proof: HolderProof, tool: str,
+                        args: Mapping[str, Any], approvals: Sequence[str], now: float) -> None:
+        gates = [g for w in verified.writs if w.approval for g in w.approval.gates_for(tool, args)]
+        if not gates:
+            return
+        binding = Binding(tool=tool, args_hash=args_hash(args), aud=self.config.audiences[0],
+                          agent=verified.leaf.holder.thumbprint_uri, request=proof.replay_id)
+        request = check_approvals(approvals, gates=gates, binding=binding,
+                                  audiences=self.config.audiences, args=args,
+                                  summary=verified.summary, now=now,
+                                  skew=self.config.limits.max_iat_skew)
+        until = now + max(g.max_age for g in gates) + self.config.limits.max_iat_skew
+        if not self.stores.replay.add_once(f"approval:{binding.agent}:{request}",
+                                           expires_at=until, now=now):
+            raise Denial("approval_invalid", "these approvals were already used", step="approval")
 
     def _charge(self, verified: VerifiedChain, tool: str, args: Mapping[str, Any],
                 now: float) -> dict[str, Any]:
