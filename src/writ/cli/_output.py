@@ -21,6 +21,8 @@ EXIT_ERROR = 2  # usage or configuration error
 
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
+if not stdout.is_terminal:
+    stdout = Console(highlight=False, width=140)  # tables stay legible in logs and CI
 
 
 def emit(data: Any, *, as_json: bool, human: Callable[[], None] | None = None) -> None:
