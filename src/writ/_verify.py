@@ -71,6 +71,14 @@ class Verifier:
         """A fresh receiver nonce for a challenge."""
         return self.nonces.issue(now=self.clock() if now is None else now)
 
+    def deny(self, code: str, detail: str, *, tool: str | None = None,
+             now: float | None = None) -> Decision:
+        """A denial a transport decided before the verifier could (malformed request, size);
+        logged like any other decision."""
+        now = self.clock() if now is None else now
+        return self._finish(False, code, CODES[code][1], None, detail, new_id(), None, tool,
+                            None, None, now, {})
+
     def check(
         self,
         *,
