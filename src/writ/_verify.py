@@ -128,11 +128,11 @@ class Verifier:
             self._check_approval(verified, proof, tool, args, approvals, now)
             charged = self._charge(verified, tool, args, now)
             return self._finish(True, None, "allowed", None, None, decision_id, verified, tool,
-                                args, proof, now, charged)
+                                args, proof, now, charged, approvals=approvals)
         except Denial as denial:
             return self._finish(False, denial.code, CODES[denial.code][1], denial.step,
                                 denial.detail, decision_id, verified, tool, args, proof, now,
-                                charged, extra=denial.extra)
+                                charged, extra=denial.extra, approvals=approvals)
         except StoreUnavailable as exc:
             return self._finish(False, "state_unavailable", CODES["state_unavailable"][1], None,
                                 str(exc), decision_id, verified, tool, args, proof, now, charged)
@@ -222,13 +222,15 @@ class Verifier:
     def _finish(self, allowed: bool, code: str | None, reason: str, step: str | None,
                 detail: str | None, decision_id: str, verified: VerifiedChain | None, tool: Any,
                 args: Any, proof: HolderProof | None, now: float, charged: dict[str, Any],
-                extra: dict[str, Any] | None = None) -> Decision:
+                extra: dict[str, Any] | None = None, approvals: Sequence[str] = ()) -> Decision:
         summary = verified.summary if verified is not None else None
         receipt = None
         if self.log is not None:
             leaf = _record.encode(decision_id=decision_id, now=now, config=self.config,
                                   tool=tool, args=args, allowed=allowed, code=code, step=step,
-                                  detail=detail, summary=summary, proof=proof)
+                                  detail=detail, summary=summary, proof=proof,
+                                  salt_key=getattr(self.log, "salt_key", None),
+                                  approvals=approvals)
             try:
                 receipt = self.log.append(leaf)
             except StoreUnavailable as exc:

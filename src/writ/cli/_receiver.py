@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -39,13 +39,16 @@ def check_cmd(
         if not isinstance(arguments, dict):
             fail("--args is a JSON object")
         stores = open_stores(config.state)
+        log = _open_log(config)
         try:
-            verifier = Verifier(config, stores=stores, log=_open_log(config))
+            verifier = Verifier(config, stores=stores, log=log)
             decision = verifier.check(chain=read_chain(str(chain)),
                                       pop=pop.read_text().strip(), tool=tool, args=arguments,
                                       now=now, nonce=nonce)
         finally:
             stores.close()
+            if log is not None:
+                log.close()
         verdict = "[green]ALLOW[/]" if decision.allowed else f"[red]DENY[/] {decision.code}"
         emit(decision.to_json(), as_json=as_json, human=lambda: stdout.print(
             f"{verdict}: {decision.reason}" + (f" (step {decision.step}: {decision.detail})"
@@ -54,10 +57,10 @@ def check_cmd(
             raise typer.Exit(EXIT_DENY)
 
 
-def _open_log(config: ReceiverConfig) -> object | None:
+def _open_log(config: ReceiverConfig) -> Any:
     if config.log is None:
         return None
-    from writ.log import open_decision_log
+    from writ.log._decisions import open_decision_log
 
     return open_decision_log(config)
 
