@@ -98,5 +98,6 @@ class Decision:
         if self.challenge:
             out["challenge"] = self.challenge
         if self.receipt is not None:
-            out["receipt"] = self.receipt if isinstance(self.receipt, dict) else str(self.receipt)
+            to_json = getattr(self.receipt, "to_json", None)
+            out["receipt"] = to_json() if callable(to_json) else self.receipt
         return out

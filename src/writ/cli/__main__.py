@@ -1,0 +1,5 @@
+"""``python -m writ.cli``."""
+
+from writ.cli import main
+
+main()
