@@ -10,7 +10,7 @@ are the caller's, on every call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +46,12 @@ class VerifiedChain:
 class ChainVerifier:
     """Verifies presented chains against one receiver configuration."""
 
-    def __init__(self, config: ReceiverConfig, *, cache_size: int = 4096) -> None:
+    def __init__(self, config: ReceiverConfig, *, cache_size: int = 4096,
+                 on_new_chain: Callable[[VerifiedChain], None] | None = None) -> None:
         self.config = config
         self._cache: dict[tuple[str, ...], VerifiedChain] = {}
         self._cache_size = cache_size
+        self._on_new_chain = on_new_chain  # e.g. the console's chain archive; cache misses only
 
     def verify(self, chain: Sequence[str], *, now: float) -> VerifiedChain:
         """Steps 1–5 (cached) and the per-call time checks of steps 3 and 4."""
@@ -57,6 +59,11 @@ class ChainVerifier:
         verified = self._cache.get(key)
         if verified is None:
             verified = self._verify_uncached(key)
+            if self._on_new_chain is not None:
+                try:
+                    self._on_new_chain(verified)
+                except Exception:  # noqa: BLE001 - an archive must never change a decision
+                    pass
             if len(self._cache) >= self._cache_size:
                 del self._cache[next(iter(self._cache))]  # bounded: evict the oldest entry
             self._cache[key] = verified

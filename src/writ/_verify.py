@@ -54,18 +54,23 @@ class Verifier:
         clock: Callable[[], float] = time.time,
         nonces: NonceIssuer | None = None,
         cache_size: int = 4096,
+        observers: Sequence[Callable[[Decision, float], None]] = (),
+        on_new_chain: Callable[[VerifiedChain], None] | None = None,
     ) -> None:
         self.config = config
+        self.observers = list(observers)  # called with (decision, seconds) after each decision
         self.stores = stores if stores is not None else open_stores(config.state)
         self.log = log
         self.clock = clock
         self.nonces = nonces or NonceIssuer()
-        self._chains = ChainVerifier(config, cache_size=cache_size)
+        self._on_new_chain = on_new_chain
+        self._chains = ChainVerifier(config, cache_size=cache_size, on_new_chain=on_new_chain)
 
     def reload(self, config: ReceiverConfig) -> None:
         """Swap in a new configuration (trust anchors, limits); drops every cached chain."""
         self.config = config
-        self._chains = ChainVerifier(config, cache_size=self._chains._cache_size)
+        self._chains = ChainVerifier(config, cache_size=self._chains._cache_size,
+                                     on_new_chain=self._on_new_chain)
 
     def issue_nonce(self, *, now: float | None = None) -> str:
         """A fresh receiver nonce for a challenge."""
@@ -75,9 +80,20 @@ class Verifier:
              now: float | None = None) -> Decision:
         """A denial a transport decided before the verifier could (malformed request, size);
         logged like any other decision."""
+        started = time.perf_counter()
         now = self.clock() if now is None else now
-        return self._finish(False, code, CODES[code][1], None, detail, new_id(), None, tool,
-                            None, None, now, {})
+        decision = self._finish(False, code, CODES[code][1], None, detail, new_id(), None, tool,
+                                None, None, now, {})
+        return self._observed(decision, started)
+
+    def _observed(self, decision: Decision, started: float) -> Decision:
+        elapsed = time.perf_counter() - started
+        for observer in self.observers:
+            try:
+                observer(decision, elapsed)
+            except Exception:  # noqa: BLE001 - metrics and logs must never change a decision
+                pass
+        return decision
 
     def check(
         self,
@@ -107,6 +123,14 @@ class Verifier:
         approvals: Sequence[str] = (),
     ) -> Decision:
         """Decide one call whose holder proof is ``proof`` (PoP JWT or HTTP signature)."""
+        started = time.perf_counter()
+        decision = self._decide(chain=chain, proof=proof, tool=tool, args=args, now=now,
+                                expected_nonce=expected_nonce, approvals=approvals)
+        return self._observed(decision, started) if self.observers else decision
+
+    def _decide(self, *, chain: Sequence[str], proof: HolderProof | None, tool: str,
+                args: Mapping[str, Any], now: float | None, expected_nonce: str | None,
+                approvals: Sequence[str]) -> Decision:
         now = self.clock() if now is None else now
         decision_id = new_id()
         verified: VerifiedChain | None = None

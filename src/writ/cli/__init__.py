@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from writ.cli import _demo, _log, _receiver, _tokens
+from writ.cli import _demo, _gateway, _log, _receiver, _tokens
 from writ.cli._output import EXIT_ERROR, stderr
 
 __all__ = ["app", "main"]
@@ -22,6 +22,7 @@ _tokens.register(app)
 _receiver.register(app)
 _demo.register(app)
 _log.register(app)
+_gateway.register(app)
 
 
 def main() -> None:
