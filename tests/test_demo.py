@@ -10,6 +10,14 @@ from typer.testing import CliRunner
 from writ.cli import app
 
 
+def test_demo_in_process(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--json", "--burst", "100", "--in-process",
+                                      "--workdir", str(tmp_path / "demo")])
+    out = json.loads(result.stdout)
+    assert result.exit_code == 0, out
+    assert all(r["as_expected"] for r in out["rows"])
+
+
 def test_demo_outcomes(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--json", "--burst", "200",
                                       "--workdir", str(tmp_path / "demo")])
@@ -22,5 +30,8 @@ def test_demo_outcomes(tmp_path: Path) -> None:
     assert codes[("7 burst", "sub-agent")] == "rate_limited"
     assert codes[("8 revoked", "sub-agent")] == "revoked"
     assert all(r["as_expected"] for r in out["rows"])
+    assert codes[("2 rogue", "rogue-agent")] == "untrusted_root"
+    assert {a["log"] for a in out["audit"]} == {"mcp", "gateway"}
+    assert all(a["ok"] and a["complete"] and a["witness"]["cosigned"] for a in out["audit"])
     key = tmp_path / "demo" / "keys" / "lead.key"
     assert key.stat().st_mode & 0o777 == 0o600

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from writ.cli import _demo, _gateway, _log, _receiver, _tokens
+from writ.cli import _demo, _gateway, _log, _receiver, _tokens, _witness
 from writ.cli._output import EXIT_ERROR, stderr
 
 __all__ = ["app", "main"]
@@ -23,6 +23,7 @@ _receiver.register(app)
 _demo.register(app)
 _log.register(app)
 _gateway.register(app)
+_witness.register(app)
 
 
 def main() -> None:

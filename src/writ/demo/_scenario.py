@@ -72,6 +72,9 @@ def run_scenario(cast: Cast, channel: Channel, *, say: Say = lambda _: None,
     out = channel.call(rogue, "port_scan", {"host": "10.20.0.10"})
     rows.append(_row("2 rogue", rogue, "port_scan", out, "untrusted_root",
                      "self-issued root; its story is not a key the target enrolled"))
+    out = channel.call(rogue, "read_customer", {"id": "7"})
+    rows.append(_row("2 rogue", rogue, "read_customer", out, "untrusted_root",
+                     "the same story at the customer API's gateway"))
 
     say("3. Exploitation waits for a human approval")
     rows.extend(_exploit(cast, channel, say))
@@ -84,6 +87,9 @@ def run_scenario(cast: Cast, channel: Channel, *, say: Say = lambda _: None,
                      "10.30.0.5 (db-prod-01) is outside 10.20.0.0/24"))
     out = channel.call(vendor, "export_data", {"table": "customers"})
     rows.append(_row("6 export", vendor, "export_data", out, "tool_not_granted"))
+    out = channel.call(vendor, "export_customers", {})
+    rows.append(_row("6 export", vendor, "export_customers", out, "tool_not_granted",
+                     "POST /export at the gateway; the customer API never sees it"))
 
     say(f"7. A burst of {burst} scan requests at machine speed")
     rows.append(_burst(sub, channel, burst))
@@ -122,8 +128,11 @@ def _exploit(cast: Cast, channel: Channel, say: Say) -> list[Row]:
 
 def _burst(agent: Agent, channel: Channel, count: int) -> Row:
     codes: dict[str, int] = {}
-    for i in range(count):
-        out = channel.call(agent, "port_scan", {"host": f"10.20.0.{i % 60 + 1}", "ports": [22]})
+    calls = [{"host": f"10.20.0.{i % 60 + 1}", "ports": [22]} for i in range(count)]
+    many = getattr(channel, "call_many", None)
+    outcomes = many(agent, "port_scan", calls) if many else [
+        channel.call(agent, "port_scan", args) for args in calls]
+    for out in outcomes:
         key = "allow" if out.allowed else (out.code or "?")
         codes[key] = codes.get(key, 0) + 1
     summary = ", ".join(f"{n} {c}" for c, n in sorted(codes.items(), key=lambda kv: -kv[1]))
