@@ -29,8 +29,10 @@ def wait_http(url: str, process: subprocess.Popen[bytes], *, timeout: float = 30
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}: "
-                               f"{process.stderr.read().decode() if process.stderr else ''}")
+            raise RuntimeError(
+                f"process exited with {process.returncode}: "
+                f"{process.stderr.read().decode() if process.stderr else ''}"
+            )
         try:
             httpx.get(url, timeout=0.5)
             return
@@ -40,11 +42,21 @@ def wait_http(url: str, process: subprocess.Popen[bytes], *, timeout: float = 30
 
 
 @contextmanager
-def running(argv: Sequence[str], ready_url: str, *, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    argv: Sequence[str],
+    ready_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run a process until the block ends; stop it with SIGTERM (then SIGKILL)."""
-    process = subprocess.Popen(list(argv), cwd=cwd, env={**os.environ, **(env or {})},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_http(ready_url, process)
         yield process

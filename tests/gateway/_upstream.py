@@ -21,15 +21,25 @@ LOG = sys.argv[2] if len(sys.argv) > 2 else "/dev/null"
 
 def served(request: Request, body: bytes) -> None:
     with open(LOG, "a") as handle:
-        handle.write(json.dumps({"method": request.method, "path": request.url.path,
-                                 "headers": {k: v for k, v in request.headers.items()},
-                                 "body": body.decode("utf-8", "replace")}) + "\n")
+        handle.write(
+            json.dumps(
+                {
+                    "method": request.method,
+                    "path": request.url.path,
+                    "headers": {k: v for k, v in request.headers.items()},
+                    "body": body.decode("utf-8", "replace"),
+                }
+            )
+            + "\n"
+        )
 
 
 async def customer(request: Request) -> JSONResponse:
     served(request, await request.body())
-    return JSONResponse({"id": request.path_params["id"], "name": "Ada Example"},
-                        headers={"connection": "close, x-internal", "x-internal": "secret"})
+    return JSONResponse(
+        {"id": request.path_params["id"], "name": "Ada Example"},
+        headers={"connection": "close, x-internal", "x-internal": "secret"},
+    )
 
 
 async def export(request: Request) -> JSONResponse:
@@ -47,9 +57,14 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-app = Starlette(routes=[Route("/customers/{id}", customer, methods=["GET", "POST"]),
-                        Route("/export", export, methods=["POST"]),
-                        Route("/slow", slow), Route("/health", health)])
+app = Starlette(
+    routes=[
+        Route("/customers/{id}", customer, methods=["GET", "POST"]),
+        Route("/export", export, methods=["POST"]),
+        Route("/slow", slow),
+        Route("/health", health),
+    ]
+)
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

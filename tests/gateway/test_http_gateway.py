@@ -20,23 +20,42 @@ from writ import PrivateKey, sign_revocation
 from writ.http import WritAuth
 
 HERE = Path(__file__).parent
-TOOLS = {"read_customer": {"id": {"constraint_type": "one_of", "values": ["7", "8"]}},
-         "slow": {}}
+TOOLS = {"read_customer": {"id": {"constraint_type": "one_of", "values": ["7", "8"]}}, "slow": {}}
 
 
-def gateway_toml(anchor: PrivateKey, *, port: int, upstream: int, tmp: Path,
-                 extra_anchor: PrivateKey | None = None) -> str:
+def gateway_toml(
+    anchor: PrivateKey,
+    *,
+    port: int,
+    upstream: int,
+    tmp: Path,
+    extra_anchor: PrivateKey | None = None,
+) -> str:
     anchors = [anchor] + ([extra_anchor] if extra_anchor else [])
-    lines = ["revocations_dir = \"revocations\"", "[receiver]",
-             f'audience = "http://127.0.0.1:{port}"', 'state = "sqlite:state.db"',
-             'log = "sqlite:log.db"', 'log_key = "log.key"']
+    lines = [
+        'revocations_dir = "revocations"',
+        "[receiver]",
+        f'audience = "http://127.0.0.1:{port}"',
+        'state = "sqlite:state.db"',
+        'log = "sqlite:log.db"',
+        'log_key = "log.key"',
+    ]
     for i, key in enumerate(anchors):
-        lines += ["[[receiver.trust_anchors]]", f'iss = "https://lead{i}.acme.example"',
-                  f'jwk = {{ kty = "OKP", crv = "Ed25519", x = "{key.public_key.jwk["x"]}" }}']
-    lines += ["[http]", f'upstream = "http://127.0.0.1:{upstream}"', "timeout = 1.0",
-              'public_paths = ["/health"]',
-              "[http.routes]", '"GET /customers/{id}" = "read_customer"',
-              '"POST /export" = "export_customers"', '"GET /slow" = "slow"']
+        lines += [
+            "[[receiver.trust_anchors]]",
+            f'iss = "https://lead{i}.acme.example"',
+            f'jwk = {{ kty = "OKP", crv = "Ed25519", x = "{key.public_key.jwk["x"]}" }}',
+        ]
+    lines += [
+        "[http]",
+        f'upstream = "http://127.0.0.1:{upstream}"',
+        "timeout = 1.0",
+        'public_paths = ["/health"]',
+        "[http.routes]",
+        '"GET /customers/{id}" = "read_customer"',
+        '"POST /export" = "export_customers"',
+        '"GET /slow" = "slow"',
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -67,17 +86,24 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     served = tmp_path / "served.jsonl"
     (tmp_path / "revocations").mkdir()
     (tmp_path / "gateway.toml").write_text(
-        gateway_toml(cast.principal, port=gw_port, upstream=up_port, tmp=tmp_path))
-    with running([sys.executable, str(HERE / "_upstream.py"), str(up_port), str(served)],
-                 f"http://127.0.0.1:{up_port}/health"):
-        with running([*WRIT, "gateway", "--config", str(tmp_path / "gateway.toml"),
-                      "--port", str(gw_port)], f"http://127.0.0.1:{gw_port}/healthz") as gw:
-            yield Deployment(tmp_path, f"http://127.0.0.1:{gw_port}", cast, chain, served, gw,
-                             up_port)
+        gateway_toml(cast.principal, port=gw_port, upstream=up_port, tmp=tmp_path)
+    )
+    with running(
+        [sys.executable, str(HERE / "_upstream.py"), str(up_port), str(served)],
+        f"http://127.0.0.1:{up_port}/health",
+    ):
+        with running(
+            [*WRIT, "gateway", "--config", str(tmp_path / "gateway.toml"), "--port", str(gw_port)],
+            f"http://127.0.0.1:{gw_port}/healthz",
+        ) as gw:
+            yield Deployment(
+                tmp_path, f"http://127.0.0.1:{gw_port}", cast, chain, served, gw, up_port
+            )
 
 
 def test_allowed_request_reaches_the_upstream_with_identity_not_proof(
-        deployment: Deployment) -> None:
+    deployment: Deployment,
+) -> None:
     with deployment.client() as client:
         response = client.get(f"{deployment.origin}/customers/7")
     assert response.status_code == 200, response.text
@@ -94,8 +120,7 @@ def test_denied_requests_never_reach_the_upstream(deployment: Deployment) -> Non
     with deployment.client() as client:
         out_of_scope = client.get(f"{deployment.origin}/customers/9")
         export = client.post(f"{deployment.origin}/export", json={})
-    unsigned = httpx.get(f"{deployment.origin}/customers/7",
-                         headers={"writ-principal": "forged"})
+    unsigned = httpx.get(f"{deployment.origin}/customers/7", headers={"writ-principal": "forged"})
     assert out_of_scope.status_code == 403 and out_of_scope.json()["code"] == "argument_violation"
     assert export.status_code == 403 and export.json()["code"] == "tool_not_granted"
     assert unsigned.status_code == 401 and unsigned.json()["code"] == "proof_missing"
@@ -140,16 +165,23 @@ def test_sighup_reloads_anchors_and_revocations(deployment: Deployment) -> None:
 
     assert newcomer_status() == 403  # untrusted_root
     port = int(deployment.origin.rsplit(":", 1)[1])
-    (deployment.tmp / "gateway.toml").write_text(gateway_toml(
-        deployment.cast.principal, port=port, upstream=deployment.upstream_port,
-        tmp=deployment.tmp,
-        extra_anchor=newcomer.principal))
+    (deployment.tmp / "gateway.toml").write_text(
+        gateway_toml(
+            deployment.cast.principal,
+            port=port,
+            upstream=deployment.upstream_port,
+            tmp=deployment.tmp,
+            extra_anchor=newcomer.principal,
+        )
+    )
     deployment.process.send_signal(signal.SIGHUP)
     assert _poll(lambda: newcomer_status() == 200)
     from writ import Writ
+
     jti = Writ.parse_unverified(deployment.chain[0], root=True).jti
     (deployment.tmp / "revocations" / "stop.jws").write_text(
-        sign_revocation(key=deployment.cast.principal, jti=jti, now=int(time.time())))
+        sign_revocation(key=deployment.cast.principal, jti=jti, now=int(time.time()))
+    )
     deployment.process.send_signal(signal.SIGHUP)
 
     def revoked() -> bool:
@@ -166,11 +198,15 @@ def test_graceful_shutdown_leaves_a_verifiable_log(deployment: Deployment) -> No
     deployment.process.send_signal(signal.SIGTERM)
     # uvicorn finishes in-flight requests, runs shutdown, then re-raises the signal.
     assert deployment.process.wait(timeout=15) in (0, -signal.SIGTERM)
-    events = [json.loads(line) for line in deployment.process.stderr.read().decode().splitlines()
-              if line.startswith("{")]
+    events = [
+        json.loads(line)
+        for line in deployment.process.stderr.read().decode().splitlines()
+        if line.startswith("{")
+    ]
     assert {"started", "stopping"} <= {e.get("event") for e in events}
     assert any(e.get("event") == "decision" and e["decision"] == "allow" for e in events)
     from writ.log._appender import open_log_reader
+
     reader = open_log_reader(f"sqlite://{deployment.tmp / 'log.db'}")
     assert reader.size() >= 1 and reader.verify_integrity().ok
     reader.close()

@@ -57,7 +57,8 @@ def read_caps(value: str) -> dict[str, Any]:
         entries = [e for e in caps if isinstance(e, dict) and e.get("type") == AAT_TYPE]
         if len(entries) != 1 or not isinstance(entries[0].get("tools"), dict):
             raise ConfigurationError("CAPS has exactly one attenuating_agent_token entry")
-        return entries[0]["tools"]
+        tools: dict[str, Any] = entries[0]["tools"]
+        return tools
     if not isinstance(caps, dict):
         raise ConfigurationError("CAPS is an authorization_details array or a tools map")
     return caps

@@ -123,7 +123,8 @@ def _audit(name: str, log_url: str, key_path: Path, workdir: Path,
 
     reader = open_log_reader(log_url)
     try:
-        note = [c.note for c in reader.checkpoints() if c.note][-1].decode()  # type: ignore[union-attr]
+        notes = [c.note for c in reader.checkpoints() if c.note is not None]
+        note = notes[-1].decode()
         origin = Checkpoint.parse(Note.parse(note).text).origin
         public = PrivateKey.load(key_path).public_key
         bundle = export_bundle(reader, note, [Ed25519Verifier(origin, public).vkey])

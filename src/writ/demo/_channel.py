@@ -27,7 +27,7 @@ class Outcome:
     detail: str | None = None
     challenge: dict[str, Any] | None = None
     result: Any = None
-    proof: str | None = None
+    proof: Any = None  # what was sent: a PoP, an MCP proof object, or an HTTP request
     extra: dict[str, Any] = field(default_factory=dict)
 
 

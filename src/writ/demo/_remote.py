@@ -7,7 +7,9 @@ import asyncio
 import json
 import threading
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+
+import mcp_types as types
 
 import httpx
 from mcp.client import Client
@@ -74,7 +76,8 @@ class RemoteChannel:
         signer = Signer(chain=tuple(agent.chain), key=agent.key, audience=self.stack.mcp_audience)
         proof = replay or signer.sign(tool, args, approvals=approvals)
         try:
-            result = await session.call_tool(tool, args, meta=_wire.with_proof(None, proof))
+            meta = cast(types.RequestParamsMeta, _wire.with_proof(None, proof))
+            result = await session.call_tool(tool, args, meta=meta)
         except MCPError as error:
             denial = _wire.WireDenial.from_error(error.code, error.data)
             if denial is None:

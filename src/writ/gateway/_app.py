@@ -129,15 +129,14 @@ class Gateway:
         self.load_revocations()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload)
-        if self.mcp is not None:
-            await self.mcp.start()
-        self.telemetry.event("started", pid=os.getpid())
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                if self.mcp is not None:
+                    await stack.enter_async_context(self.mcp.running())
+                self.telemetry.event("started", pid=os.getpid())
+                yield
+                self.telemetry.event("stopping", pid=os.getpid())
         finally:
-            self.telemetry.event("stopping", pid=os.getpid())
-            if self.mcp is not None:
-                await self.mcp.stop()
             if self.proxy is not None:
                 await self.proxy.aclose()
             if self.log is not None:

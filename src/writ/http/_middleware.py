@@ -96,9 +96,9 @@ class WritMiddleware:
         origin = self._hosts.get(headers.get("host", "").lower())
         if origin is None:
             origin = f"{scope.get('scheme', 'http')}://{headers.get('host', 'unknown')}"
-        raw = scope.get("raw_path") or scope["path"].encode()
-        query = scope.get("query_string", b"")
-        return origin + raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        return str(origin) + raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
 
     def _public(self, path: str) -> bool:
         return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.public_paths)
