@@ -1,4 +1,4 @@
-"""Writ over HTTP: the RFC 9421 request-signature profile and the agent-side ``httpx.Auth``."""
+"""Writ over HTTP: the RFC 9421 profile, the agent-side ``httpx.Auth``, the receiver middleware."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from writ.http._challenge import (
     parse_challenges,
 )
 from writ.http._digest import check_content_digest, content_digest, parse_content_digest
+from writ.http._middleware import WritMiddleware
 from writ.http._signature import (
     HttpProof,
     SignedRequestParts,
@@ -28,6 +29,7 @@ __all__ = [
     "SignedRequestParts",
     "WritAuth",
     "WritChallenge",
+    "WritMiddleware",
     "build_signature_base",
     "check_content_digest",
     "content_digest",
