@@ -17,7 +17,10 @@ from writ._errors import MalformedError
 
 __all__ = ["Budget", "Rate", "Spend", "parse_amount"]
 
-_AMOUNT = re.compile(r"(0|[1-9][0-9]{0,17})(\.[0-9]{1,6})?")
+_AMOUNT = re.compile(r"(0|[1-9][0-9]{0,9})(\.[0-9]{1,6})?")
+# Stores keep money as integer micro-units below 2^53 so every backend is exact (stores docs).
+_MAX_AMOUNT = Decimal("9007199254.740991")
+_MAX_PERIOD = 10**9
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _MAX_COUNT = 10**12
 
@@ -26,12 +29,15 @@ def parse_amount(value: object) -> Decimal:
     """A money amount: a non-negative decimal string with at most 6 decimals, never a float."""
     if not isinstance(value, str) or _AMOUNT.fullmatch(value) is None:
         raise MalformedError("an amount is a decimal string such as \"12.50\"; floats are refused")
-    return Decimal(value)
+    amount = Decimal(value)
+    if amount > _MAX_AMOUNT:
+        raise MalformedError(f"an amount is at most {_MAX_AMOUNT}")
+    return amount
 
 
-def _count(value: object, name: str) -> int:
-    if type(value) is not int or not 0 < value <= _MAX_COUNT:
-        raise MalformedError(f"{name} must be a positive integer")
+def _count(value: object, name: str, limit: int = _MAX_COUNT) -> int:
+    if type(value) is not int or not 0 < value <= limit:
+        raise MalformedError(f"{name} must be a positive integer up to {limit}")
     return value
 
 
@@ -79,7 +85,7 @@ class Budget:
             r = claim["rate"]
             if not isinstance(r, dict) or set(r) != {"count", "per_s"}:
                 raise MalformedError("writ_budget.rate is {count, per_s}")
-            rate = Rate(count=_count(r["count"], "rate.count"), per_s=_count(r["per_s"], "rate.per_s"))
+            rate = Rate(count=_count(r["count"], "rate.count"), per_s=_count(r["per_s"], "rate.per_s", _MAX_PERIOD))
         if "spend" in claim:
             s = claim["spend"]
             if not isinstance(s, dict) or set(s) != {"arg", "currency", "max"}:

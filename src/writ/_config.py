@@ -92,7 +92,7 @@ class ReceiverConfig:
         """Read a receiver TOML file; relative state paths resolve next to it."""
         try:
             data = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(f"cannot read {os.fspath(path)!r}: {exc}") from None
         return cls.from_json(data, base=Path(path).resolve().parent, source=os.fspath(path))
 

@@ -81,6 +81,7 @@ def _texts(values: object, what: str) -> tuple[str, ...]:
 _IP_TEXT = re.compile(r"[0-9A-Fa-f:.]{2,45}")
 _NET_TEXT = re.compile(r"[0-9A-Fa-f:.]{2,45}/(?:0|[1-9][0-9]{0,2})")
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_IPV4 = re.compile(r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}")  # no leading zeros
 
 
 def parse_ip(text: object) -> _Address | None:
@@ -92,12 +93,25 @@ def parse_ip(text: object) -> _Address | None:
     if not isinstance(text, str) or _IP_TEXT.fullmatch(text) is None:
         return None
     try:
-        address = ipaddress.ip_address(text)
+        address: _Address = (
+            ipaddress.IPv6Address(text) if ":" in text else ipaddress.IPv4Address(text)
+        )
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def _ip_number(value: object) -> tuple[int, int] | None:
+    """(IP version, address as an integer) for ``Cidr.check``; dotted IPv4 without ``ipaddress``."""
+    if isinstance(value, str) and _IPV4.fullmatch(value) is not None:
+        octets = [int(part) for part in value.split(".")]
+        if max(octets) > 255:
+            return None
+        return 4, (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+    address = parse_ip(value)
+    return None if address is None else (address.version, int(address))
 
 
 def _network(text: object) -> _Network:
@@ -132,10 +146,10 @@ class Cidr(ExtensionConstraint):
 
     def check(self, value: object) -> bool:
         """True iff the value is a strictly written IP address inside a listed network."""
-        address = parse_ip(value)
-        if address is None:
+        ip = _ip_number(value)
+        if ip is None:
             return False
-        version, number = address.version, int(address)
+        version, number = ip
         for net_version, mask, base in self._masks:
             if net_version == version and number & mask == base:
                 return True
@@ -237,7 +251,7 @@ def decode_path(raw: str) -> str | None:
             return None
         try:
             text = unquote_to_bytes(text).decode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeError:  # invalid UTF-8 after decoding, or a lone surrogate before it
             return None
         if "%" in text:
             return None
@@ -252,6 +266,8 @@ def _segments(path: str, *, resolve_dotdot: bool) -> str | None:
     for segment in path.split("/"):
         if segment in ("", "."):
             continue
+        if ";" in segment and segment.partition(";")[0] in ("", ".", ".."):
+            return None  # "..;" is ".." to servlet containers (path parameters, RFC 3986 §3.3)
         if segment == "..":
             if not resolve_dotdot:
                 return None

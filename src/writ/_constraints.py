@@ -548,6 +548,6 @@ def _parse(obj: object, depth: int, max_depth: int) -> Constraint:
 
 def parse_constraint_map(obj: object) -> dict[str, Constraint]:
     """Parse a tool's ``{argument name: constraint}`` map."""
-    if not isinstance(obj, dict):
+    if not isinstance(obj, dict) or not all(isinstance(name, str) for name in obj):
         raise ConstraintError("a constraint map must be a JSON object")
     return {name: parse_constraint(c) for name, c in obj.items()}

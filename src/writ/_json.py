@@ -60,6 +60,15 @@ def loads_strict(data: bytes | str) -> Any:
     return value
 
 
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A \ud800-style escape decodes to a lone surrogate: not Unicode text, refused by
+        # I-JSON (RFC 7493 §2.1) and by JCS, so it could never be bound by a signature.
+        raise MalformedError("a JSON string holds a lone surrogate") from None
+
+
 def _check_depth(value: Any) -> None:
     stack = [(value, 1)]
     while stack:
@@ -67,9 +76,13 @@ def _check_depth(value: Any) -> None:
         if depth > MAX_JSON_DEPTH:
             raise MalformedError("JSON nested too deeply")
         if isinstance(item, dict):
+            for key in item:
+                _check_text(key)
             stack.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            _check_text(item)
 
 
 def canonical(value: Any) -> bytes:

@@ -88,8 +88,8 @@ class PopClaims:
         if not isinstance(hta, dict):
             raise MalformedError("PoP hta is a JSON object", step="7b")
         assert jti is not None
-        if len(jti) > _MAX_ID:
-            raise MalformedError("PoP jti is too long", step="7b")
+        if len(jti) > _MAX_ID or not jti.isprintable() or not jti.isascii() or " " in jti:
+            raise MalformedError("PoP jti is at most 256 printable ASCII characters", step="7b")
         return cls(jti=jti, iat=iat, aat_id=_text(claims, "aat_id") or "",
                    aat_hash=_text(claims, "aat_hash") or "",
                    aat_tool=_text(claims, "aat_tool") or "", hta=hta,

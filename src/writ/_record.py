@@ -21,7 +21,7 @@ from writ._decision import ChainSummary
 from writ._errors import MalformedError
 from writ._json import canonical, canonical_hash
 
-__all__ = ["RECORD_VERSION", "commitment", "encode"]
+__all__ = ["RECORD_VERSION", "commitment", "encode", "encode_safely"]
 
 RECORD_VERSION = "writ-decision/v1"
 MAX_RECORD = 64 * 1024
@@ -103,3 +103,14 @@ def _evidence(proof: Any, *, redact: bool) -> dict[str, Any] | None:
         return {"type": evidence.get("type"), "redacted": "carries sensitive arguments",
                 "keyid": evidence.get("keyid")}
     return evidence
+
+
+def encode_safely(**fields: Any) -> bytes:
+    """``encode``, falling back to a record without the caller's inputs when they cannot be
+    canonicalised (hostile text that is not Unicode): the decision is logged regardless."""
+    try:
+        return encode(**fields)
+    except MalformedError:
+        fields.update(tool=None, args=None, proof=None, approvals=(),
+                      detail=f"unrepresentable input; {fields.get('detail') or ''}"[:1024])
+        return encode(**fields)

@@ -30,6 +30,7 @@ AAT_TYP = "aat+jwt"
 AAT_TYPE = "attenuating_agent_token"
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
 _MAX_JTI = 256
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
 _MAX_PURPOSE = 1024
 
 
@@ -142,7 +143,8 @@ def _times(claims: dict[str, Any], root: bool, limits: Limits) -> tuple[int, int
 
 def _jti(claims: dict[str, Any], root: bool) -> str:
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI:
+    # Printable ASCII only: a jti keys the budget, replay and revocation stores.
+    if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI or not _PRINTABLE.fullmatch(jti):
         raise MalformedError("jti is a non-empty string", step="3j" if root else "4b1")
     return jti
 

@@ -22,6 +22,7 @@ escapes ``check``. Any store or log failure denies with ``state_unavailable``.
 
 from __future__ import annotations
 
+import math
 import time
 from decimal import Decimal
 from collections.abc import Callable, Mapping, Sequence
@@ -133,6 +134,11 @@ class Verifier:
                 approvals: Sequence[str]) -> Decision:
         now = self.clock() if now is None else now
         decision_id = new_id()
+        if not isinstance(now, (int, float)) or not math.isfinite(now):
+            # Every time check would pass against NaN: an unusable clock must fail closed.
+            return self._finish(False, "state_unavailable", CODES["state_unavailable"][1],
+                                None, "the clock is not a finite number", decision_id, None,
+                                tool, args, None, 0.0, {})
         verified: VerifiedChain | None = None
         charged: dict[str, Any] = {}
         try:
@@ -250,11 +256,11 @@ class Verifier:
         summary = verified.summary if verified is not None else None
         receipt = None
         if self.log is not None:
-            leaf = _record.encode(decision_id=decision_id, now=now, config=self.config,
-                                  tool=tool, args=args, allowed=allowed, code=code, step=step,
-                                  detail=detail, summary=summary, proof=proof,
-                                  salt_key=getattr(self.log, "salt_key", None),
-                                  approvals=approvals)
+            leaf = _record.encode_safely(decision_id=decision_id, now=now, config=self.config,
+                                         tool=tool, args=args, allowed=allowed, code=code,
+                                         step=step, detail=detail, summary=summary, proof=proof,
+                                         salt_key=getattr(self.log, "salt_key", None),
+                                         approvals=approvals)
             try:
                 receipt = self.log.append(leaf)
             except StoreUnavailable as exc:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from writ.cli import _demo, _gateway, _log, _receiver, _tokens, _witness
+from writ.cli import _console, _demo, _gateway, _log, _receiver, _tokens, _witness
 from writ.cli._output import EXIT_ERROR, stderr
 
 __all__ = ["app", "main"]
@@ -24,6 +24,7 @@ _demo.register(app)
 _log.register(app)
 _gateway.register(app)
 _witness.register(app)
+_console.register(app)
 
 
 def main() -> None:

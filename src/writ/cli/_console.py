@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -47,8 +47,8 @@ def _loopback(host: str) -> bool:
 def console_cmd(
     log: Annotated[str, typer.Option(help="Decision log URL (sqlite:…, postgresql:…).")],
     archive: Annotated[Path, typer.Option(help="Chain archive (SQLite file) the receiver fills.")],
-    witness: Annotated[Optional[Path], typer.Option(help="Witness state (SQLite file).")] = None,
-    log_key: Annotated[Optional[str], typer.Option(
+    witness: Annotated[Path | None, typer.Option(help="Witness state (SQLite file).")] = None,
+    log_key: Annotated[str | None, typer.Option(
         "--log-key", help="The log's key: key file, public JWK file, or vkey.")] = None,
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port.")] = 8788,

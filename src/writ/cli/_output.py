@@ -48,3 +48,5 @@ def guarded() -> Iterator[None]:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "))
+    except UnicodeDecodeError:
+        fail("an input file is not UTF-8 text")

@@ -20,18 +20,26 @@ each in the order the charges were given; the first refusing key is reported.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from writ.stores._protocols import Charge, ChargeResult
+from writ.stores._protocols import MAX_EXACT, Charge, ChargeResult, check_text
 
-__all__ = ["COUNTER_GRACE_S", "Counter", "Limits", "evaluate", "micros", "prepare"]
+__all__ = [
+    "COUNTER_GRACE_S", "REPLAY_GRACE_S", "Counter", "Limits",
+    "check_replay", "evaluate", "micros", "prepare",
+]
 
 OK = ChargeResult(ok=True)
 # A key's counters are kept this long after its token's ``exp`` before a store
 # may forget them: longer than any verifier's clock leeway, so no replica with
 # a lagging clock can charge a token whose budget was already forgotten.
 COUNTER_GRACE_S = 3600.0
+# A shared store deletes an expired nonce only this long after its deadline by
+# the deleting replica's clock, so a replica whose clock lags by less than this
+# still finds the nonce (and compares the stored deadline with its own clock).
+REPLAY_GRACE_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +72,23 @@ def micros(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
 
+def check_replay(key: str, expires_at: float, now: float) -> None:
+    """A storable key, and a deadline after ``now`` within exact microsecond range."""
+    check_text("key", key)
+    if not (math.isfinite(expires_at) and math.isfinite(now)):
+        raise ValueError("expires_at and now must be finite")
+    if not expires_at > now:
+        raise ValueError("expires_at must be after now")
+    if micros(expires_at) > MAX_EXACT:
+        raise ValueError("expires_at is too far in the future")
+
+
 def _limits(charge: Charge) -> Limits:
     interval = tolerance = None
     if charge.rate_count is not None and charge.rate_per_s is not None:
         period = max(1, micros(charge.rate_per_s))
         interval = max(1, -(-period // charge.rate_count))
-        # min(): keeps tau <= per_s even for absurd counts, so values stay < 2**53.
-        tolerance = min((charge.rate_count - 1) * interval, period)
+        tolerance = (charge.rate_count - 1) * interval
     spend_max = None if charge.spend_max is None else int(charge.spend_max * 1_000_000)
     return Limits(
         key=charge.key,
@@ -83,11 +101,19 @@ def _limits(charge: Charge) -> Limits:
     )
 
 
-def prepare(charges: Sequence[Charge]) -> list[Limits]:
-    """The limited charges as integers; a key given twice is a caller error."""
+def prepare(charges: Sequence[Charge], now: float) -> list[Limits]:
+    """The limited charges as integers.
+
+    Caller errors (``ValueError``): a key given twice, or a key past its
+    retention (``expires_at + COUNTER_GRACE_S``), whose counters a store may
+    already have forgotten: charging it could start from a fresh budget.
+    """
     keys = [c.key for c in charges]
     if len(set(keys)) != len(keys):
         raise ValueError("each key may be charged once per call")
+    for c in charges:
+        if c.limited and c.expires_at is not None and now >= c.expires_at + COUNTER_GRACE_S:
+            raise ValueError(f"charge for {c.key!r} is past its token's retention")
     return [_limits(c) for c in charges if c.limited]
 
 

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Sequence
 
 from writ._errors import StoreUnavailable
-from writ.stores._ledger import COUNTER_GRACE_S, Counter, evaluate, micros, prepare
-from writ.stores._protocols import Charge, ChargeResult, Revocation
+from writ.stores._ledger import COUNTER_GRACE_S, Counter, check_replay, evaluate, micros, prepare
+from writ.stores._protocols import Charge, ChargeResult, Revocation, check_text
 
 __all__ = ["MemoryCounterStore", "MemoryReplayStore", "MemoryRevocationStore"]
 
@@ -68,8 +68,7 @@ class MemoryReplayStore:
 
     def add_once(self, key: str, *, expires_at: float, now: float) -> bool:
         """Record key until expires_at. True if it was new, False if seen and unexpired."""
-        if not expires_at > now:
-            raise ValueError("expires_at must be after now")
+        check_replay(key, expires_at, now)
         with self._lock:
             seen = self._entries.deadlines.get(key)
             if seen is not None and seen > now:
@@ -89,7 +88,7 @@ class MemoryCounterStore:
 
     def charge(self, charges: Sequence[Charge], *, now: float) -> ChargeResult:
         """All-or-nothing: debit every charge, or none and say which limit refused."""
-        limits = prepare(charges)
+        limits = prepare(charges, now)
         if not limits:
             return ChargeResult(ok=True)
         with self._lock:
@@ -103,7 +102,9 @@ class MemoryCounterStore:
                 forget_at = float("inf")
                 if lim.expires_at is not None:
                     forget_at = lim.expires_at + COUNTER_GRACE_S
-                self._expiry.put(lim.key, max(forget_at, self._expiry.deadlines.get(lim.key, 0.0)))
+                known = self._expiry.deadlines.get(lim.key)
+                if known is None or forget_at > known:  # one heap entry per change, not per call
+                    self._expiry.put(lim.key, forget_at)
                 self._states[lim.key] = updated[lim.key]
             return result
 
@@ -112,7 +113,7 @@ class MemoryRevocationStore:
     """Revocation store in a dict, with an append-only list as its change feed."""
 
     def __init__(self) -> None:
-        self._by_jti: dict[str, dict[str, Revocation]] = {}
+        self._by_jti: dict[str, dict[str, int]] = {}  # jti -> signer -> position in _log
         self._log: list[Revocation] = []
         self._lock = threading.Lock()
 
@@ -121,13 +122,15 @@ class MemoryRevocationStore:
         with self._lock:
             signers = self._by_jti.setdefault(revocation.jti, {})
             if revocation.signer not in signers:
-                signers[revocation.signer] = revocation
+                signers[revocation.signer] = len(self._log)
                 self._log.append(revocation)
 
     def find(self, jtis: Sequence[str]) -> list[Revocation]:
-        """The stored revocations naming any of these token ids."""
+        """The stored revocations naming any of these token ids, in the order stored."""
+        wanted = {check_text("jti", j) for j in jtis}
         with self._lock:
-            return [r for jti in dict.fromkeys(jtis) for r in self._by_jti.get(jti, {}).values()]
+            found = [i for jti in wanted for i in self._by_jti.get(jti, {}).values()]
+            return [self._log[i] for i in sorted(found)]
 
     def all_since(self, cursor: int) -> tuple[list[Revocation], int]:
         """Revocations stored after ``cursor`` (0 = all), in order, and the new cursor."""

@@ -19,9 +19,17 @@ from typing import Any
 
 import psycopg
 
-from writ.stores._ledger import COUNTER_GRACE_S, Counter, evaluate, micros, prepare
+from writ.stores._ledger import (
+    COUNTER_GRACE_S,
+    REPLAY_GRACE_S,
+    Counter,
+    check_replay,
+    evaluate,
+    micros,
+    prepare,
+)
 from writ.stores._pgpool import Pool
-from writ.stores._protocols import Charge, ChargeResult, Revocation
+from writ.stores._protocols import Charge, ChargeResult, Revocation, check_text
 
 __all__ = ["PostgresCounterStore", "PostgresReplayStore", "PostgresRevocationStore", "schema"]
 
@@ -49,19 +57,20 @@ def schema(ns: str) -> list[str]:
 class _Purger:
     """Deletes expired rows now and then, in bounded batches, on the caller's clock."""
 
-    def __init__(self, table: str, column: str) -> None:
+    def __init__(self, table: str, column: str, grace: float) -> None:
         self._sql = (
             f"DELETE FROM {table} WHERE key IN (SELECT key FROM {table}"
             f" WHERE {column} <= %s LIMIT {_PURGE_BATCH} FOR UPDATE SKIP LOCKED)"
         )
         self._next = float("-inf")
+        self._grace = grace
 
     def maybe(self, conn: psycopg.Connection[Any], now: float) -> None:
         """Purge if due; a full batch means more are waiting, so stay due."""
         if now < self._next:
             return
         self._next = now + _PURGE_EVERY_S
-        deleted = conn.execute(self._sql, (micros(now),)).rowcount
+        deleted = conn.execute(self._sql, (micros(now - self._grace),)).rowcount
         if deleted >= _PURGE_BATCH:
             self._next = now
 
@@ -72,7 +81,7 @@ class PostgresReplayStore:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         table = f"{pool.namespace}_replay"
-        self._purger = _Purger(table, "expires_us")
+        self._purger = _Purger(table, "expires_us", REPLAY_GRACE_S)
         self._sql = (
             f"INSERT INTO {table} (key, expires_us) VALUES (%s, %s)"
             " ON CONFLICT (key) DO UPDATE SET expires_us = EXCLUDED.expires_us"
@@ -81,8 +90,7 @@ class PostgresReplayStore:
 
     def add_once(self, key: str, *, expires_at: float, now: float) -> bool:
         """Record key until expires_at. True if it was new, False if seen and unexpired."""
-        if not expires_at > now:
-            raise ValueError("expires_at must be after now")
+        check_replay(key, expires_at, now)
         with self._pool.connection() as conn:
             self._purger.maybe(conn, now)
             # rowcount is 1 when inserted or when an expired row was overwritten.
@@ -95,7 +103,7 @@ class PostgresCounterStore:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         t = f"{pool.namespace}_counters"
-        self._purger = _Purger(t, "forget_us")
+        self._purger = _Purger(t, "forget_us", 0.0)
         self._insert = f"INSERT INTO {t} (key) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING"
         self._lock = (
             f"SELECT key, calls, spent, tat FROM {t} WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
@@ -109,7 +117,7 @@ class PostgresCounterStore:
 
     def charge(self, charges: Sequence[Charge], *, now: float) -> ChargeResult:
         """All-or-nothing: debit every charge, or none and say which limit refused."""
-        limits = prepare(charges)
+        limits = prepare(charges, now)
         if not limits:
             return ChargeResult(ok=True)
         keys = sorted(lim.key for lim in limits)
@@ -155,8 +163,8 @@ class PostgresRevocationStore:
             )
 
     def find(self, jtis: Sequence[str]) -> list[Revocation]:
-        """The stored revocations naming any of these token ids."""
-        wanted = list(dict.fromkeys(jtis))
+        """The stored revocations naming any of these token ids, in the order stored."""
+        wanted = [check_text("jti", j) for j in dict.fromkeys(jtis)]
         if not wanted:
             return []
         with self._pool.connection() as conn:

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 __all__ = [
     "MAX_EXACT",
+    "MAX_RATE_COUNT",
     "MAX_RATE_PERIOD_S",
     "Charge",
     "ChargeResult",
@@ -24,19 +25,41 @@ __all__ = [
     "Revocation",
     "RevocationStore",
     "Stores",
+    "check_text",
 ]
 
 # Every stored integer (calls, micro-units, microseconds) stays below 2**53 so
 # that Redis's Lua, whose numbers are IEEE doubles, computes exactly what the
 # SQL backends compute: one bound for every backend keeps them interchangeable.
 MAX_EXACT = 2**53 - 1
-# A rate period longer than ~31.7 years would push a theoretical arrival time
-# (microseconds since the epoch) past MAX_EXACT.
+# With these two bounds a theoretical arrival time (microseconds since the
+# epoch, at most now + per_s + count µs) stays far below MAX_EXACT.
 MAX_RATE_PERIOD_S = 10**9
+MAX_RATE_COUNT = 10**12
 _MICRO = Decimal("0.000001")
 
 LimitName = Literal["calls", "rate", "spend"]
 RefusalCode = Literal["budget_exhausted", "rate_limited"]
+
+
+def check_text(name: str, value: object) -> str:
+    """A key or field every backend can store as-is: a ``str`` of UTF-8 text without NUL.
+
+    PostgreSQL text cannot hold NUL, and no driver can encode a lone surrogate;
+    refusing both here keeps the four backends identical (the verifier refuses
+    such token ids as malformed before they reach a store).
+    """
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError(f"{name} must be a string without NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} must be valid Unicode text") from None
+    return value
+
+
+def _int_in(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
 
 
 def _check_money(name: str, value: Decimal) -> None:
@@ -67,17 +90,20 @@ class Charge:
     expires_at: float | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.key, str) or not self.key:
+        if not check_text("key", self.key):
             raise ValueError("a charge key is a non-empty string")
-        if self.calls_max is not None and not 0 <= self.calls_max <= MAX_EXACT:
-            raise ValueError("calls_max must be between 0 and 2**53 - 1")
+        if self.calls_max is not None and not _int_in(self.calls_max, 0, MAX_EXACT):
+            raise ValueError("calls_max must be an integer between 0 and 2**53 - 1")
         if (self.rate_count is None) != (self.rate_per_s is None):
             raise ValueError("rate_count and rate_per_s come together")
         if self.rate_count is not None and self.rate_per_s is not None:
-            if not 1 <= self.rate_count <= MAX_EXACT:
-                raise ValueError("rate_count must be a positive integer")
-            if not (math.isfinite(self.rate_per_s) and 0 < self.rate_per_s <= MAX_RATE_PERIOD_S):
-                raise ValueError(f"rate_per_s must be in (0, {MAX_RATE_PERIOD_S}]")
+            if not _int_in(self.rate_count, 1, MAX_RATE_COUNT):
+                raise ValueError(f"rate_count must be an integer in [1, {MAX_RATE_COUNT}]")
+            per_s = self.rate_per_s
+            if isinstance(per_s, bool) or not isinstance(per_s, (int, float)) or not (
+                math.isfinite(per_s) and 0 < per_s <= MAX_RATE_PERIOD_S
+            ):
+                raise ValueError(f"rate_per_s must be a number in (0, {MAX_RATE_PERIOD_S}]")
         if self.spend_max is not None:
             _check_money("spend_max", self.spend_max)
         _check_money("amount", self.amount)
@@ -113,6 +139,13 @@ class Revocation:
     signer: str
     statement: str
     issued_at: float
+
+    def __post_init__(self) -> None:
+        for name in ("jti", "signer", "statement"):
+            check_text(name, getattr(self, name))
+        at = self.issued_at
+        if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+            raise ValueError("issued_at is a finite number of seconds since the epoch")
 
 
 class ReplayStore(Protocol):

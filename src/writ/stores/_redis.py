@@ -26,9 +26,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from writ._errors import StoreUnavailable
-from writ.stores._ledger import COUNTER_GRACE_S, micros, prepare
+from writ.stores._ledger import COUNTER_GRACE_S, REPLAY_GRACE_S, check_replay, micros, prepare
 from writ.stores._namespace import redis_prefix
-from writ.stores._protocols import Charge, ChargeResult, LimitName, Revocation
+from writ.stores._protocols import Charge, ChargeResult, LimitName, Revocation, check_text
 
 __all__ = ["RedisCounterStore", "RedisReplayStore", "RedisRevocationStore", "connect"]
 
@@ -114,9 +114,8 @@ class RedisReplayStore:
 
     def add_once(self, key: str, *, expires_at: float, now: float) -> bool:
         """Record key until expires_at. True if it was new, False if seen and unexpired."""
-        if not expires_at > now:
-            raise ValueError("expires_at must be after now")
-        ttl_ms = max(1, math.ceil((expires_at - now) * 1000))
+        check_replay(key, expires_at, now)
+        ttl_ms = math.ceil((expires_at - now + REPLAY_GRACE_S) * 1000)
         args = [micros(now), micros(expires_at), ttl_ms]
         with _converted():
             return int(self._script(keys=[self._prefix + key], args=args)) == 1
@@ -131,7 +130,7 @@ class RedisCounterStore:
 
     def charge(self, charges: Sequence[Charge], *, now: float) -> ChargeResult:
         """All-or-nothing: debit every charge, or none and say which limit refused."""
-        limits = prepare(charges)
+        limits = prepare(charges, now)
         if not limits:
             return ChargeResult(ok=True)
         args: list[int] = [micros(now)]
@@ -185,8 +184,8 @@ class RedisRevocationStore:
             self._script(keys=[self._jti + r.jti, self._seq, self._feed], args=[r.signer, record])
 
     def find(self, jtis: Sequence[str]) -> list[Revocation]:
-        """The stored revocations naming any of these token ids."""
-        wanted = list(dict.fromkeys(jtis))
+        """The stored revocations naming any of these token ids, in the order stored."""
+        wanted = [check_text("jti", j) for j in dict.fromkeys(jtis)]
         if not wanted:
             return []
         with _converted():

@@ -4,7 +4,10 @@ Each store object holds one connection (WAL, ``synchronous=FULL``) behind a
 lock; processes serialise through SQLite's own file locks. A charge is one
 ``BEGIN IMMEDIATE`` transaction, so its read-check-write cannot interleave
 with another writer. Every ``sqlite3.Error`` becomes ``StoreUnavailable``; a
-locked database is waited on for at most ``busy_timeout`` seconds.
+locked database is waited on for at most ``busy_timeout`` seconds (default
+5 s: a local lock held for a few fsyncs, not a network peer; SQLite's busy
+handler polls, so a shorter bound turns contention between processes into
+spurious denials).
 """
 
 from __future__ import annotations
@@ -14,10 +17,18 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from writ._errors import StoreUnavailable
-from writ.stores._ledger import COUNTER_GRACE_S, Counter, evaluate, micros, prepare
+from writ._errors import ConfigurationError, StoreUnavailable
+from writ.stores._ledger import (
+    COUNTER_GRACE_S,
+    REPLAY_GRACE_S,
+    Counter,
+    check_replay,
+    evaluate,
+    micros,
+    prepare,
+)
 from writ.stores._namespace import check_sql_namespace
-from writ.stores._protocols import Charge, ChargeResult, Revocation
+from writ.stores._protocols import Charge, ChargeResult, Revocation, check_text
 
 __all__ = ["SqliteCounterStore", "SqliteDatabase", "SqliteReplayStore", "SqliteRevocationStore"]
 
@@ -42,16 +53,27 @@ CREATE TABLE IF NOT EXISTS {ns}_revocations (
 class SqliteDatabase:
     """One SQLite file: a locked connection, the schema, and a transaction helper."""
 
-    def __init__(self, path: str, *, namespace: str = "writ", busy_timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        namespace: str = "writ",
+        busy_timeout: float = 5.0,
+        synchronous: str = "FULL",
+    ) -> None:
         self.ns = check_sql_namespace(namespace)
+        if synchronous.upper() not in ("FULL", "NORMAL"):
+            raise ConfigurationError("sqlite synchronous must be FULL or NORMAL")
         self._lock = threading.Lock()
+        self._busy_timeout = busy_timeout
         try:
             self._conn = sqlite3.connect(
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed nonce or debit survives power loss (no replay, no refund).
-            self._conn.execute("PRAGMA synchronous=FULL")
+            # FULL: a committed nonce or debit survives power loss (no replay, no
+            # refund). NORMAL survives a crash of the process but not of the machine.
+            self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             with self.transaction() as conn:
                 for statement in _SCHEMA.format(ns=self.ns).split(";"):
                     if statement.strip():
@@ -62,7 +84,7 @@ class SqliteDatabase:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``: the write lock is taken before anything is read."""
-        with self._lock:
+        with self._locked():
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -79,11 +101,21 @@ class SqliteDatabase:
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A read in autocommit mode (one implicit snapshot per statement)."""
-        with self._lock:
+        with self._locked():
             try:
                 yield self._conn
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Threads of this process queue here; bounded like SQLite's own busy wait.
+        if not self._lock.acquire(timeout=self._busy_timeout):
+            raise StoreUnavailable("sqlite: timed out waiting for this process's connection")
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _rollback(self) -> None:
         try:
@@ -100,18 +132,19 @@ class SqliteDatabase:
 class _Purger:
     """Deletes expired rows now and then, in bounded batches, on the caller's clock."""
 
-    def __init__(self, db: SqliteDatabase, table: str, column: str) -> None:
+    def __init__(self, db: SqliteDatabase, table: str, column: str, grace: float) -> None:
         self._sql = (
             f"DELETE FROM {db.ns}_{table} WHERE key IN (SELECT key FROM {db.ns}_{table}"
             f" WHERE {column} <= ? LIMIT {_PURGE_BATCH})"
         )
         self._next = float("-inf")
+        self._grace = grace
 
     def maybe(self, conn: sqlite3.Connection, now: float) -> None:
         """Purge if due; a full batch means more are waiting, so stay due."""
         if now < self._next:
             return
-        deleted = conn.execute(self._sql, (micros(now),)).rowcount
+        deleted = conn.execute(self._sql, (micros(now - self._grace),)).rowcount
         self._next = now if deleted >= _PURGE_BATCH else now + _PURGE_EVERY_S
 
 
@@ -120,7 +153,7 @@ class SqliteReplayStore:
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
-        self._purger = _Purger(db, "replay", "expires_us")
+        self._purger = _Purger(db, "replay", "expires_us", REPLAY_GRACE_S)
         self._sql = (
             f"INSERT INTO {db.ns}_replay (key, expires_us) VALUES (?, ?)"
             f" ON CONFLICT (key) DO UPDATE SET expires_us = excluded.expires_us"
@@ -129,8 +162,7 @@ class SqliteReplayStore:
 
     def add_once(self, key: str, *, expires_at: float, now: float) -> bool:
         """Record key until expires_at. True if it was new, False if seen and unexpired."""
-        if not expires_at > now:
-            raise ValueError("expires_at must be after now")
+        check_replay(key, expires_at, now)
         with self._db.transaction() as conn:
             self._purger.maybe(conn, now)
             # rowcount is 1 when inserted or when an expired row was overwritten.
@@ -142,7 +174,7 @@ class SqliteCounterStore:
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
-        self._purger = _Purger(db, "counters", "forget_us")
+        self._purger = _Purger(db, "counters", "forget_us", 0.0)
         ns = db.ns
         self._select = f"SELECT key, calls, spent, tat FROM {ns}_counters WHERE key IN "
         self._upsert = (
@@ -153,7 +185,7 @@ class SqliteCounterStore:
 
     def charge(self, charges: Sequence[Charge], *, now: float) -> ChargeResult:
         """All-or-nothing: debit every charge, or none and say which limit refused."""
-        limits = prepare(charges)
+        limits = prepare(charges, now)
         if not limits:
             return ChargeResult(ok=True)
         keys = [lim.key for lim in limits]
@@ -193,8 +225,8 @@ class SqliteRevocationStore:
             )
 
     def find(self, jtis: Sequence[str]) -> list[Revocation]:
-        """The stored revocations naming any of these token ids."""
-        wanted = list(dict.fromkeys(jtis))
+        """The stored revocations naming any of these token ids, in the order stored."""
+        wanted = [check_text("jti", j) for j in dict.fromkeys(jtis)]
         if not wanted:
             return []
         marks = ",".join("?" * len(wanted))

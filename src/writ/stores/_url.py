@@ -1,8 +1,8 @@
-"""Open a receiver's three stores from one URL: ``memory:``, ``sqlite:``, ``redis:``, ``postgresql:``."""
+"""Open a receiver's three stores from one URL (memory, SQLite, Redis or PostgreSQL)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from writ._errors import ConfigurationError
 from writ.stores._memory import MemoryCounterStore, MemoryReplayStore, MemoryRevocationStore
@@ -15,7 +15,9 @@ def open_stores(url: str, *, namespace: str = "writ") -> Stores:
     """Open replay, counter and revocation stores on the backend named by ``url``.
 
     ``memory:`` (one process, lost on exit); ``sqlite:///abs/path.db`` or
-    ``sqlite:relative.db``; ``redis://host:port/db`` (or ``rediss://``,
+    ``sqlite:relative.db`` (``?synchronous=normal`` trades power-loss durability
+    for speed; ``?busy_timeout=5`` bounds a wait for the file lock, in seconds);
+    ``redis://host:port/db`` (or ``rediss://``,
     ``unix://``); ``postgresql://user@host:port/db`` (or ``postgres://``).
     ``namespace`` prefixes every table or key, so several receivers can share
     one server; SQL backends accept ``[a-z_][a-z0-9_]*`` only.
@@ -45,10 +47,22 @@ def _sqlite(url: str, namespace: str) -> Stores:
         SqliteRevocationStore,
     )
 
-    path = urlsplit(url).path
-    if not path:
+    parts = urlsplit(url)
+    if not parts.path:
         raise ConfigurationError("sqlite URL needs a path: sqlite:///abs/path.db")
-    db = SqliteDatabase(path, namespace=namespace)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if set(query) - {"synchronous", "busy_timeout"}:
+        raise ConfigurationError("sqlite URL accepts only synchronous= and busy_timeout=")
+    try:
+        busy = float(query.get("busy_timeout", "5"))
+    except ValueError:
+        raise ConfigurationError("sqlite busy_timeout is a number of seconds") from None
+    if not 0 < busy <= 60:
+        raise ConfigurationError("sqlite busy_timeout must be in (0, 60] seconds")
+    db = SqliteDatabase(
+        parts.path, namespace=namespace, busy_timeout=busy,
+        synchronous=query.get("synchronous", "full"),
+    )
     return Stores(
         replay=SqliteReplayStore(db), counters=SqliteCounterStore(db),
         revocations=SqliteRevocationStore(db), closer=db.close,
