@@ -63,4 +63,4 @@ def verifier(config: ReceiverConfig, *, state: str = "memory:", log: Any = None)
     return Verifier(config, stores=open_stores(state), log=log)
 
 
-__all__ = ["AUD", "Cast", "ISS", "Limits", "NOW", "receiver", "verifier"]
+__all__ = ["AUD", "ISS", "NOW", "Cast", "Limits", "receiver", "verifier"]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from factory import AUD, NOW, Cast, receiver, verifier
 from writ import ApprovalGate, ApprovalPolicy, PrivateKey
 from writ._approval_request import sign_approval
 from writ._constraints import parse_constraint_map
-
-from factory import AUD, NOW, Cast, receiver, verifier
 
 TOOLS = {"exploit_service": {"host": {"constraint_type": "cidr", "networks": ["10.20.0.0/16"]}},
          "refund": {"amount": {"constraint_type": "wildcard"}}}
@@ -25,7 +24,7 @@ def setup(threshold: int = 1, approvers: int = 1, **gate: Any) -> tuple[Cast, li
     return cast, chain, verifier(receiver(cast.principal)), keys
 
 
-def ask(v: Any, cast: Cast, chain: list[str], args: dict[str, Any], approvals: list[str] = [],
+def ask(v: Any, cast: Cast, chain: list[str], args: dict[str, Any], approvals: tuple[str, ...] = (),
         tool: str = "exploit_service", now: int = NOW) -> Any:
     return v.check(chain=chain, pop=cast.pop(chain, tool, args, now=now), tool=tool, args=args,
                    now=now, approvals=approvals)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -131,10 +130,10 @@ def test_errors_exit_2_without_traceback(tmp_path: Path) -> None:
 
 def test_key_new_refuses_to_overwrite_and_never_prints_the_private_key(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "writ.cli", "key", "new", "-o",
-                             str(tmp_path / "k.key")], capture_output=True, text=True)
+                             str(tmp_path / "k.key")], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     private = json.loads((tmp_path / "k.key").read_text())["d"]
     assert private not in result.stdout + result.stderr
     again = subprocess.run([sys.executable, "-m", "writ.cli", "key", "new", "-o",
-                            str(tmp_path / "k.key")], capture_output=True, text=True)
+                            str(tmp_path / "k.key")], capture_output=True, text=True, check=False)
     assert again.returncode == 2 and "Traceback" not in again.stderr

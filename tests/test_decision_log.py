@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
+from factory import NOW, Cast, receiver, verifier
 from writ import PrivateKey
 from writ._json import loads_strict
-from writ.log._decisions import DecisionLog, open_decision_log
+from writ.log._decisions import open_decision_log
 from writ.log._receipt import verify_receipt
-
-from factory import NOW, Cast, receiver, verifier
 
 TOOLS = {"refund": {"order": {"constraint_type": "wildcard"},
                     "card": {"constraint_type": "wildcard"}}}

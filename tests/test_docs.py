@@ -11,7 +11,7 @@ DOCS = Path(__file__).parent.parent / "docs"
 
 
 def test_decision_code_table_is_exhaustive() -> None:
-    listed = re.findall(r"^\| `([a-z_]+)` \|", (DOCS / "decision-codes.md").read_text(), re.M)
+    listed = re.findall(r"^\| `([a-z_]+)` \|", (DOCS / "decision-codes.md").read_text(), re.MULTILINE)
     assert listed == list(writ.CODES)
 
 

@@ -9,12 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from writ import (ApprovalGate, ApprovalPolicy, Budget, MintError, PrivateKey, Rate, Spend,
-                  Writ, delegate)
+from factory import ISS, NOW, Cast, receiver, verifier
+from writ import (
+    ApprovalGate,
+    ApprovalPolicy,
+    Budget,
+    MintError,
+    PrivateKey,
+    Rate,
+    Spend,
+    Writ,
+    delegate,
+)
 from writ._jose import sign_compact
 from writ._token import AAT_TYP
-
-from factory import ISS, NOW, Cast, receiver, verifier
 
 FILES = {"read_file": {"path": {"constraint_type": "one_of", "values": ["/a", "/b", "/c"]}},
          "search": {}}

@@ -6,13 +6,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
+from factory import ISS, NOW, Cast, receiver, verifier
 from writ import Budget, PrivateKey, Rate, Spend, StoreUnavailable, sign_revocation
-from writ.stores import open_stores, Charge, ChargeResult
 from writ._revocation import parse_revocation
-
-from factory import AUD, ISS, NOW, Cast, receiver, verifier
+from writ.stores import Charge, ChargeResult, open_stores
 
 SCAN = {"port_scan": {"host": {"constraint_type": "cidr", "networks": ["10.20.0.0/16"]}}}
 
@@ -96,7 +93,8 @@ def test_replay_protection_survives_a_restart_on_sqlite(tmp_path: Any) -> None:
     chain = cast.root(SCAN)
     state = f"sqlite://{tmp_path}/state.db"
     pop = cast.pop(chain, "port_scan", {"host": "10.20.0.1"})
-    kwargs = dict(chain=chain, pop=pop, tool="port_scan", args={"host": "10.20.0.1"}, now=NOW)
+    kwargs = {"chain": chain, "pop": pop, "tool": "port_scan", "args": {"host": "10.20.0.1"},
+              "now": NOW}
     assert verifier(receiver(cast.principal), state=state).check(**kwargs).allowed
     assert verifier(receiver(cast.principal), state=state).check(**kwargs).code == "replayed"
 

@@ -17,10 +17,10 @@ from writ._token import Limits, Writ, delegate, grant
 from writ._verify import Verifier
 
 __all__ = [
+    "CODES",
     "ApprovalGate",
     "ApprovalPolicy",
     "Budget",
-    "CODES",
     "ChainSummary",
     "ConfigurationError",
     "Decision",

@@ -10,6 +10,7 @@ are the caller's, on every call.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,10 +61,8 @@ class ChainVerifier:
         if verified is None:
             verified = self._verify_uncached(key)
             if self._on_new_chain is not None:
-                try:
+                with contextlib.suppress(Exception):  # an archive must never change a decision
                     self._on_new_chain(verified)
-                except Exception:  # noqa: BLE001 - an archive must never change a decision
-                    pass
             if len(self._cache) >= self._cache_size:
                 del self._cache[next(iter(self._cache))]  # bounded: evict the oldest entry
             self._cache[key] = verified

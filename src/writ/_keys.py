@@ -15,7 +15,7 @@ import nacl.signing
 from writ._b64 import b64u_decode, b64u_encode
 from writ._errors import ConfigurationError, MalformedError
 
-__all__ = ["PrivateKey", "PublicKey", "THUMBPRINT_URI_PREFIX"]
+__all__ = ["THUMBPRINT_URI_PREFIX", "PrivateKey", "PublicKey"]
 
 THUMBPRINT_URI_PREFIX = "urn:ietf:params:oauth:jwk-thumbprint:sha-256:"
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
@@ -24,14 +24,14 @@ _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
 class PublicKey:
     """An Ed25519 public key; ``verify`` returns a bool and never raises."""
 
-    __slots__ = ("_raw", "_verify_key", "_thumbprint")
+    __slots__ = ("_raw", "_thumbprint", "_verify_key")
 
     def __init__(self, raw: bytes) -> None:
         if len(raw) != 32:
             raise MalformedError("an Ed25519 public key is 32 bytes")
         self._raw = bytes(raw)
         self._verify_key = nacl.signing.VerifyKey(self._raw)
-        canonical = '{"crv":"Ed25519","kty":"OKP","x":"%s"}' % b64u_encode(self._raw)
+        canonical = f'{{"crv":"Ed25519","kty":"OKP","x":"{b64u_encode(self._raw)}"}}'
         # RFC 7638 §3.2: required members only, lexicographic order, no whitespace.
         self._thumbprint = b64u_encode(hashlib.sha256(canonical.encode()).digest())
 

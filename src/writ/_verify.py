@@ -22,10 +22,11 @@ escapes ``check``. Any store or log failure denies with ``state_unavailable``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from decimal import Decimal
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from writ import _record
@@ -90,10 +91,8 @@ class Verifier:
     def _observed(self, decision: Decision, started: float) -> Decision:
         elapsed = time.perf_counter() - started
         for observer in self.observers:
-            try:
+            with contextlib.suppress(Exception):  # metrics and logs must never change a decision
                 observer(decision, elapsed)
-            except Exception:  # noqa: BLE001 - metrics and logs must never change a decision
-                pass
         return decision
 
     def check(

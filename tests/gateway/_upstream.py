@@ -6,9 +6,9 @@ never reached it. Run: python _upstream.py PORT LOGFILE
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-import time
 
 import uvicorn
 from starlette.applications import Starlette
@@ -49,7 +49,7 @@ async def export(request: Request) -> JSONResponse:
 
 async def slow(request: Request) -> JSONResponse:
     served(request, await request.body())
-    time.sleep(3)  # the behaviour under test: an upstream that does not answer in time
+    await asyncio.sleep(3)  # the behaviour under test: an upstream that does not answer in time
     return JSONResponse({"late": True})
 
 

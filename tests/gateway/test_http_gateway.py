@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from _procs import WRIT, free_port, running
+
 from factory import Cast
 from writ import PrivateKey, sign_revocation
 from writ.http import WritAuth
@@ -91,14 +91,13 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     with running(
         [sys.executable, str(HERE / "_upstream.py"), str(up_port), str(served)],
         f"http://127.0.0.1:{up_port}/health",
-    ):
-        with running(
-            [*WRIT, "gateway", "--config", str(tmp_path / "gateway.toml"), "--port", str(gw_port)],
-            f"http://127.0.0.1:{gw_port}/healthz",
-        ) as gw:
-            yield Deployment(
-                tmp_path, f"http://127.0.0.1:{gw_port}", cast, chain, served, gw, up_port
-            )
+    ), running(
+        [*WRIT, "gateway", "--config", str(tmp_path / "gateway.toml"), "--port", str(gw_port)],
+        f"http://127.0.0.1:{gw_port}/healthz",
+    ) as gw:
+        yield Deployment(
+            tmp_path, f"http://127.0.0.1:{gw_port}", cast, chain, served, gw, up_port
+        )
 
 
 def test_allowed_request_reaches_the_upstream_with_identity_not_proof(

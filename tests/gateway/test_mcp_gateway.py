@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
+from _procs import WRIT, free_port, running
 from mcp.client import Client
 
-from _procs import WRIT, free_port, running
 from factory import Cast
 from writ.mcp import WritClientSession, WritDenied
 
@@ -98,7 +96,7 @@ def test_gateway_fronts_a_stdio_mcp_server(tmp_path: Path) -> None:
 
 
 def test_gateway_fronts_a_streamable_http_mcp_server(tmp_path: Path) -> None:
-    from _mcp_harness import http_server  # noqa: PLC0415 - the MCP tests' own launcher
+    from _mcp_harness import http_server
 
     cast = Cast(now=int(time.time()))
     chain = cast.root(TOOLS)

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from _writ_http_server import serve
+
 from factory import Cast
 from writ.http import WritAuth
 
@@ -18,7 +18,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "asgi.md"
 
 
 def test_the_documented_app_is_protected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    snippet = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    snippet = re.search(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
     assert snippet is not None
     cast = Cast(now=int(time.time()))
     chain = cast.root({"refund_order": {"id": {"constraint_type": "one_of", "values": ["41"]}}})

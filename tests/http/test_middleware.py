@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+from _writ_http_server import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from _writ_http_server import serve
 from factory import Cast, receiver, verifier
 from writ.http import WritAuth
 from writ.http._middleware import WritMiddleware

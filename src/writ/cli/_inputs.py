@@ -13,8 +13,15 @@ from writ._json import loads_strict
 from writ._keys import PrivateKey, PublicKey
 from writ._token import AAT_TYPE
 
-__all__ = ["read_budget", "read_caps", "read_chain", "read_holder", "read_json_arg",
-           "parse_ttl", "write_private"]
+__all__ = [
+    "parse_ttl",
+    "read_budget",
+    "read_caps",
+    "read_chain",
+    "read_holder",
+    "read_json_arg",
+    "write_private",
+]
 
 _TTL = re.compile(r"(\d+)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

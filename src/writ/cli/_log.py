@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress
@@ -23,8 +23,8 @@ __all__ = ["register"]
 log_app = typer.Typer(help="Read, prove, export and verify the decision log.",
                       no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-LogOpt = Annotated[Optional[str], typer.Option("--log", help="Log URL (sqlite:…, postgresql:…).")]
-ReceiverOpt = Annotated[Optional[Path], typer.Option(help="RECEIVER.toml naming the log.")]
+LogOpt = Annotated[str | None, typer.Option("--log", help="Log URL (sqlite:…, postgresql:…).")]
+ReceiverOpt = Annotated[Path | None, typer.Option(help="RECEIVER.toml naming the log.")]
 
 
 def _reader(log: str | None, receiver: Path | None) -> LogReader:
@@ -84,7 +84,7 @@ def show_cmd(index: int, log: LogOpt = None, receiver: ReceiverOpt = None,
 
 @log_app.command("prove")
 def prove_cmd(index: int, log: LogOpt = None, receiver: ReceiverOpt = None,
-              size: Annotated[Optional[int], typer.Option(help="Tree size (default: now).")] = None,
+              size: Annotated[int | None, typer.Option(help="Tree size (default: now).")] = None,
               as_json: JsonOpt = False) -> None:
     """The RFC 9162 inclusion proof of entry INDEX."""
     with guarded():
@@ -144,7 +144,7 @@ def _log_key(pubkey: str) -> PublicKey | str:
 def export_cmd(out: Annotated[Path, typer.Option("-o", "--out", help="Bundle file.")],
                log: LogOpt = None, receiver: ReceiverOpt = None,
                from_: Annotated[int, typer.Option("--from", help="First entry.")] = 0,
-               to: Annotated[Optional[int], typer.Option("--to", help="End (exclusive).")] = None,
+               to: Annotated[int | None, typer.Option("--to", help="End (exclusive).")] = None,
                as_json: JsonOpt = False) -> None:
     """Write a self-contained bundle: entries, checkpoint, proofs and the log's keys."""
     from writ.log._bundle import export_bundle
@@ -177,7 +177,7 @@ def _vkey_of_note(note: str, origin: str, receiver: Path | None) -> str:
 
 @log_app.command("verify")
 def verify_cmd(bundle: Path,
-               pubkey: Annotated[Optional[str], typer.Option(
+               pubkey: Annotated[str | None, typer.Option(
                    help="The log's public key: key/JWK file, inline JWK or vkey.")] = None,
                as_json: JsonOpt = False) -> None:
     """Verify a bundle offline, with no database; exit 0 ok, 1 on any problem."""
@@ -217,7 +217,7 @@ def verify_cmd(bundle: Path,
 @log_app.command("verify-receipt")
 def verify_receipt_cmd(receipt: str,
                        pubkey: Annotated[str, typer.Option(help="The log's public key.")],
-                       leaf: Annotated[Optional[Path], typer.Option(
+                       leaf: Annotated[Path | None, typer.Option(
                            help="The decision record the receipt is for.")] = None,
                        as_json: JsonOpt = False) -> None:
     """Verify a receipt (file, JSON, or Writ-Receipt header value) offline."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -28,8 +28,8 @@ def check_cmd(
     pop: Annotated[Path, typer.Option(help="PoP file (aat-pop+jwt).")],
     tool: Annotated[str, typer.Option(help="Tool being called.")],
     args: Annotated[str, typer.Option(help="Arguments: JSON object or file.")],
-    now: Annotated[Optional[int], typer.Option(help="Clock, in Unix seconds.")] = None,
-    nonce: Annotated[Optional[str], typer.Option(help="A nonce this receiver issued.")] = None,
+    now: Annotated[int | None, typer.Option(help="Clock, in Unix seconds.")] = None,
+    nonce: Annotated[str | None, typer.Option(help="A nonce this receiver issued.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Decide one call as the receiver would; exit 0 allow, 1 deny."""
@@ -69,7 +69,7 @@ def revoke_cmd(
     key: Annotated[Path, typer.Option(help="Key of the anchor or of a holder above the token.")],
     jti: Annotated[str, typer.Option(help="The token id to revoke (kills its subtree).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Statement file to write.")],
-    reason: Annotated[Optional[str], typer.Option(help="Why, for the record.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the record.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign a revocation statement."""

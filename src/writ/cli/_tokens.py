@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.tree import Tree
@@ -14,8 +14,15 @@ from writ._attenuation import tools_to_json
 from writ._keys import PrivateKey
 from writ._pop import sign_pop
 from writ._token import Writ, delegate, grant
-from writ.cli._inputs import (parse_ttl, read_budget, read_caps, read_chain, read_holder,
-                              read_json_arg, write_text)
+from writ.cli._inputs import (
+    parse_ttl,
+    read_budget,
+    read_caps,
+    read_chain,
+    read_holder,
+    read_json_arg,
+    write_text,
+)
 from writ.cli._output import emit, fail, guarded, stdout
 
 __all__ = ["key_app", "register"]
@@ -55,12 +62,12 @@ def grant_cmd(
     holder: Annotated[str, typer.Option(help="Holder public JWK, JWK file or key file.")],
     caps: Annotated[str, typer.Option(help="CAPS.json: tools map or authorization_details.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Chain file to write.")],
-    aud: Annotated[Optional[list[str]], typer.Option(help="Audience (repeatable).")] = None,
+    aud: Annotated[list[str] | None, typer.Option(help="Audience (repeatable).")] = None,
     ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 30m, 1h, 2d.")] = "1h",
     max_depth: Annotated[int, typer.Option(help="Maximum delegation depth.")] = 3,
-    budget: Annotated[Optional[str], typer.Option(help="BUDGET.json (writ_budget).")] = None,
-    approval: Annotated[Optional[str], typer.Option(help="APPROVAL.json (writ_approval).")] = None,
-    purpose: Annotated[Optional[str], typer.Option(help="writ_purpose text.")] = None,
+    budget: Annotated[str | None, typer.Option(help="BUDGET.json (writ_budget).")] = None,
+    approval: Annotated[str | None, typer.Option(help="APPROVAL.json (writ_approval).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="writ_purpose text.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Mint a root writ for an agent."""
@@ -82,10 +89,10 @@ def delegate_cmd(
     holder: Annotated[str, typer.Option(help="New holder public JWK, JWK file or key file.")],
     caps: Annotated[str, typer.Option(help="CAPS.json for the child (must be narrower).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Chain file to write.")],
-    ttl: Annotated[Optional[str], typer.Option(help="Lifetime (default: the parent's).")] = None,
-    max_depth: Annotated[Optional[int], typer.Option(help="Maximum delegation depth.")] = None,
-    budget: Annotated[Optional[str], typer.Option(help="BUDGET.json (default: parent's).")] = None,
-    aud: Annotated[Optional[list[str]], typer.Option(help="Audience (repeatable).")] = None,
+    ttl: Annotated[str | None, typer.Option(help="Lifetime (default: the parent's).")] = None,
+    max_depth: Annotated[int | None, typer.Option(help="Maximum delegation depth.")] = None,
+    budget: Annotated[str | None, typer.Option(help="BUDGET.json (default: parent's).")] = None,
+    aud: Annotated[list[str] | None, typer.Option(help="Audience (repeatable).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Mint a narrower child writ; refused with the widened axis named."""
@@ -115,7 +122,7 @@ def sign_cmd(
     args: Annotated[str, typer.Option(help="Arguments: JSON object or file.")],
     aud: Annotated[str, typer.Option(help="The receiver's audience URI.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="PoP file to write.")],
-    nonce: Annotated[Optional[str], typer.Option(help="A nonce the receiver issued.")] = None,
+    nonce: Annotated[str | None, typer.Option(help="A nonce the receiver issued.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign one call (aat-pop+jwt) with the leaf holder's key."""
@@ -131,7 +138,7 @@ def sign_cmd(
 
 
 def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def inspect_cmd(chain: Path, as_json: JsonOpt = False) -> None:

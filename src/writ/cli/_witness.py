@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -72,7 +72,7 @@ def vkey_cmd(key: Annotated[Path, typer.Option(help="A key file.")],
 @witness_app_cli.command("submit")
 def submit_cmd(url: Annotated[str, typer.Option(help="The witness's base URL.")],
                log_url: Annotated[str, typer.Option("--log", help="The log URL.")],
-               old_size: Annotated[Optional[int], typer.Option(
+               old_size: Annotated[int | None, typer.Option(
                    help="The size the witness saw last (default: ask by trying 0).")] = None,
                as_json: JsonOpt = False) -> None:
     """Send the log's latest signed checkpoint to a witness; print the cosignature."""

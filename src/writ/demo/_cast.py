@@ -12,7 +12,7 @@ from writ._budget import Budget, Rate
 from writ._keys import PrivateKey
 from writ._token import Writ, delegate, grant
 
-__all__ = ["Agent", "Cast", "LEAD_ISS", "ROGUE_ISS", "build_cast"]
+__all__ = ["LEAD_ISS", "ROGUE_ISS", "Agent", "Cast", "build_cast"]
 
 LEAD_ISS = "https://security.acme.example"
 ROGUE_ISS = "https://redteam-partners.example"

@@ -9,9 +9,8 @@ import threading
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar, cast
 
-import mcp_types as types
-
 import httpx
+import mcp_types as types
 from mcp.client import Client
 from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
@@ -136,8 +135,6 @@ class RemoteChannel:
         stores = open_stores(config.state)
         try:
             stores.revocations.add(parse_revocation(statement))
-        except StoreUnavailable:
-            raise
         finally:
             stores.close()
 

@@ -60,7 +60,7 @@ def verifier_for(config: ReceiverConfig, archive: str | None) -> Verifier:
         try:
             from writ.console._archive import ChainArchive
         except ImportError:  # the console is optional; the tool server works without it
-            ChainArchive = None  # type: ignore[assignment,misc]  # noqa: N806
+            ChainArchive = None  # type: ignore[assignment,misc]
         if ChainArchive is not None:
             on_new_chain = ChainArchive(archive).record
     return Verifier(config, stores=open_stores(config.state), log=log, on_new_chain=on_new_chain)
