@@ -78,3 +78,19 @@ def test_receipt_fails_for_another_record_or_key(logged: Any) -> None:
                        now=NOW)
     assert not verify_receipt(decision.receipt, log.key.public_key, b"{}").ok
     assert not verify_receipt(decision.receipt, PrivateKey.generate().public_key).ok
+
+
+def test_a_refused_self_issued_root_is_logged_with_its_story_marked_unverified(
+    logged: Any,
+) -> None:
+    _, v, log = logged
+    rogue = Cast()
+    chain = rogue.root({"ping": {}}, iss="https://legit-security-firm.example",
+                       purpose="defensive testing for the target")
+    decision = v.check(chain=chain, pop=rogue.pop(chain, "ping", {}), tool="ping", args={},
+                       now=NOW)
+    assert decision.code == "untrusted_root"
+    record = json.loads(log.writer.entry(0))
+    assert record["chain"] is None
+    assert record["claimed_unverified"] == {"iss": "https://legit-security-firm.example",
+                                            "writ_purpose": "defensive testing for the target"}

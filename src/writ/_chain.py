@@ -146,6 +146,24 @@ def _untrusted_claim(compact: str, name: str) -> Any:
     return claims.get(name)
 
 
+def claimed_root(chain: Sequence[str]) -> dict[str, str] | None:
+    """What an unverified root says of itself (issuer, purpose), for the record of a denial.
+
+    Never trusted: a self-issued root can claim anything. It is logged, marked as a claim,
+    so an auditor sees the story an agent told when it was refused.
+    """
+    if not chain or not isinstance(chain[0], str):
+        return None
+    try:
+        claims = loads_strict(b64u_decode(chain[0].split(".")[1]))
+    except (MalformedError, IndexError):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    return {k: v[:256] for k in ("iss", "writ_purpose")
+            if isinstance(v := claims.get(k), str)} or None
+
+
 def _distinct_jtis(chain: Sequence[str]) -> None:
     seen: set[str] = set()
     for compact in chain:

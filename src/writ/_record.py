@@ -61,7 +61,7 @@ def _args_hash(args: dict[str, Any] | None) -> str | None:
 def encode(*, decision_id: str, now: float, config: ReceiverConfig, tool: Any, args: Any,
            allowed: bool, code: str | None, step: str | None, detail: str | None,
            summary: ChainSummary | None, proof: Any, salt_key: bytes | None = None,
-           approvals: Sequence[str] = ()) -> bytes:
+           approvals: Sequence[str] = (), claimed: Mapping[str, str] | None = None) -> bytes:
     """The leaf bytes for one decision; bounded to 64 KiB, no floats."""
     sensitive = config.sensitive_args.get(tool, ()) if isinstance(tool, str) else ()
     view, hidden = _args_view(args, sensitive, salt_key, decision_id)
@@ -80,6 +80,8 @@ def encode(*, decision_id: str, now: float, config: ReceiverConfig, tool: Any, a
         "proof": _evidence(proof, redact=bool(hidden)),
         "approvals": list(approvals) or None,
     }
+    if claimed and summary is None:
+        record["claimed_unverified"] = dict(claimed)
     if hidden:
         record["commitments"] = {a: view[a]["commitment"] for a in hidden}  # type: ignore[index]
     data = canonical(record)

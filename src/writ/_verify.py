@@ -32,7 +32,7 @@ from typing import Any
 from writ import _record
 from writ._approval_request import Binding, args_hash, check_approvals
 from writ._budget import parse_amount
-from writ._chain import ChainVerifier, VerifiedChain, check_scope
+from writ._chain import ChainVerifier, VerifiedChain, check_scope, claimed_root
 from writ._config import ReceiverConfig
 from writ._decision import CODES, Decision, Denial
 from writ._errors import MalformedError, StoreUnavailable
@@ -159,9 +159,12 @@ class Verifier:
             return self._finish(True, None, "allowed", None, None, decision_id, verified, tool,
                                 args, proof, now, charged, approvals=approvals)
         except Denial as denial:
+            extra = dict(denial.extra)
+            if verified is None:
+                extra["claimed"] = claimed_root(chain)
             return self._finish(False, denial.code, CODES[denial.code][1], denial.step,
                                 denial.detail, decision_id, verified, tool, args, proof, now,
-                                charged, extra=denial.extra, approvals=approvals)
+                                charged, extra=extra, approvals=approvals)
         except StoreUnavailable as exc:
             return self._finish(False, "state_unavailable", CODES["state_unavailable"][1], None,
                                 str(exc), decision_id, verified, tool, args, proof, now, charged)
@@ -259,7 +262,8 @@ class Verifier:
                                          tool=tool, args=args, allowed=allowed, code=code,
                                          step=step, detail=detail, summary=summary, proof=proof,
                                          salt_key=getattr(self.log, "salt_key", None),
-                                         approvals=approvals)
+                                         approvals=approvals,
+                                         claimed=(extra or {}).get("claimed"))
             try:
                 receipt = self.log.append(leaf)
             except StoreUnavailable as exc:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from writ.cli import _console, _demo, _gateway, _log, _receiver, _tokens, _witness
+from writ.cli import _approve, _console, _demo, _gateway, _log, _receiver, _tokens, _witness
 from writ.cli._output import EXIT_ERROR, stderr
 
 __all__ = ["app", "main"]
@@ -25,6 +25,7 @@ _log.register(app)
 _gateway.register(app)
 _witness.register(app)
 _console.register(app)
+_approve.register(app)
 
 
 def main() -> None:
