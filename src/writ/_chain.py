@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from writ._approval import ApprovalPolicy
 from writ._attenuation import capability_violation
 from writ._b64 import b64u_decode
 from writ._config import ReceiverConfig, TrustAnchor
+from writ._constraints import Constraint
 from writ._decision import ChainSummary, Denial
 from writ._errors import MalformedError
 from writ._jose import Jws
@@ -37,6 +38,8 @@ class VerifiedChain:
     summary: ChainSummary
     min_exp: int
     max_iat: int
+    scopes: dict[str, tuple[Mapping[str, Constraint], ...]] = field(default_factory=dict)
+    """Per tool, the non-empty constraint maps to check, leaf first: filled lazily."""
 
     @property
     def leaf(self) -> Writ:
@@ -78,25 +81,27 @@ class ChainVerifier:
             raise Denial("too_large", "a token exceeds MAX_TOKEN_SIZE", step="2a")
         if sum(len(t) for t in chain) > limits.max_chain_size:
             raise Denial("too_large", "the chain exceeds MAX_STACK_SIZE", step="2b")
-        _distinct_jtis(chain)
-        root, anchor = self._root(chain[0])
+        payloads = [_untrusted_payload(t) for t in chain]
+        _distinct_jtis(payloads)
+        root, anchor = self._root(chain[0], payloads[0])
         writs = [root]
-        for compact in chain[1:]:
-            writs.append(self._child(writs[-1], compact))
+        for compact, payload in zip(chain[1:], payloads[1:]):
+            writs.append(self._child(writs[-1], compact, payload))
         if len(writs) != writs[-1].del_depth + 1:
             raise Denial("chain_invalid", "chain length does not match the leaf depth", step="5")
         return VerifiedChain(writs=tuple(writs), anchor=anchor, summary=_summary(writs),
                              min_exp=min(w.exp for w in writs), max_iat=max(w.iat for w in writs))
 
-    def _root(self, compact: str) -> tuple[Writ, TrustAnchor]:
+    def _root(self, compact: str, payload: dict[str, Any]) -> tuple[Writ, TrustAnchor]:
         jws = _parse(compact, step="3a")
-        anchors = self.config.anchors_for(_untrusted_claim(compact, "iss"))
+        iss = payload.get("iss")
+        anchors = self.config.anchors_for(iss) if isinstance(iss, str) else []
         if not anchors:
             raise Denial("untrusted_root", "the root issuer is not enrolled here", step="3k")
         anchor = next((a for a in anchors if jws.verify(a.key)), None)
         if anchor is None:
             raise Denial("proof_invalid", "the root signature does not verify", step="3b")
-        root = _claims(jws, root=True, config=self.config)
+        root = _claims(jws, payload, root=True, config=self.config)
         if root.iss != anchor.iss:
             raise Denial("untrusted_root", "root iss does not name the anchor", step="3k")
         if anchor.ceiling is not None:
@@ -105,12 +110,12 @@ class ChainVerifier:
                 raise Denial("ceiling_exceeded", f"ceiling: {violation[1]}", step="ceiling")
         return root, anchor
 
-    def _child(self, parent: Writ, compact: str) -> Writ:
+    def _child(self, parent: Writ, compact: str, payload: dict[str, Any]) -> Writ:
         jws = _parse(compact, step="4a")
         if not jws.verify(parent.holder):
             raise Denial("proof_invalid", "a derived token is not signed by its parent's holder",
                          step="4b")
-        child = _claims(jws, root=False, config=self.config)
+        child = _claims(jws, payload, root=False, config=self.config)
         _link(parent, child, self.config.limits.max_delegation_depth)
         return child
 
@@ -122,9 +127,10 @@ def _parse(compact: str, *, step: str) -> Jws:
         raise Denial("proof_invalid", f"token header: {exc}", step=step) from None
 
 
-def _claims(jws: Jws, *, root: bool, config: ReceiverConfig) -> Writ:
+def _claims(jws: Jws, payload: dict[str, Any], *, root: bool, config: ReceiverConfig) -> Writ:
+    """Claims from the payload decoded at step 2c, used only now that the signature verified."""
     try:
-        return Writ.from_jws(jws, root=root, limits=config.limits)
+        return Writ.from_jws(jws, root=root, limits=config.limits, claims=payload)
     except MalformedError as exc:
         step = exc.step or ("3b" if root else "4b")
         code = "chain_invalid" if step in _INVARIANT_STEPS else "proof_invalid"
@@ -135,15 +141,16 @@ def _claims(jws: Jws, *, root: bool, config: ReceiverConfig) -> Writ:
 _INVARIANT_STEPS = frozenset({"3c", "3d", "3g", "3h", "4l"})
 
 
-def _untrusted_claim(compact: str, name: str) -> Any:
-    """Read one claim before the signature is checked (draft §7 step 2c's allowance)."""
+def _untrusted_payload(compact: str) -> dict[str, Any]:
+    """Decode a payload before its signature is checked (draft §7 step 2c's allowance): only
+    ``jti`` (and the root's ``iss``, to pick its anchor) are read until the signature holds."""
     try:
         claims = loads_strict(b64u_decode(compact.split(".")[1]))
     except (MalformedError, IndexError):
         raise Denial("proof_invalid", "a token payload is not valid JSON", step="2c") from None
     if not isinstance(claims, dict):
         raise Denial("proof_invalid", "a token payload is not a JSON object", step="2c")
-    return claims.get(name)
+    return claims
 
 
 def claimed_root(chain: Sequence[str]) -> dict[str, str] | None:
@@ -152,7 +159,7 @@ def claimed_root(chain: Sequence[str]) -> dict[str, str] | None:
     Never trusted: a self-issued root can claim anything. It is logged, marked as a claim,
     so an auditor sees the story an agent told when it was refused.
     """
-    if not chain or not isinstance(chain[0], str):
+    if not isinstance(chain, (list, tuple)) or not chain or not isinstance(chain[0], str):
         return None
     try:
         claims = loads_strict(b64u_decode(chain[0].split(".")[1]))
@@ -164,10 +171,10 @@ def claimed_root(chain: Sequence[str]) -> dict[str, str] | None:
             if isinstance(v := claims.get(k), str)} or None
 
 
-def _distinct_jtis(chain: Sequence[str]) -> None:
+def _distinct_jtis(payloads: Sequence[dict[str, Any]]) -> None:
     seen: set[str] = set()
-    for compact in chain:
-        jti = _untrusted_claim(compact, "jti")
+    for payload in payloads:
+        jti = payload.get("jti")
         if not isinstance(jti, str):
             raise Denial("proof_invalid", "a token has no string jti", step="2c")
         if jti in seen:
@@ -229,17 +236,12 @@ def _summary(writs: Sequence[Writ]) -> ChainSummary:
                         token_hashes=tuple(w.hash for w in writs))
 
 
-def check_scope(writs: Sequence[Writ], tool: str, args: Mapping[str, Any]) -> None:
+def check_scope(verified: VerifiedChain, tool: str, args: Mapping[str, Any]) -> None:
     """Step 6a/6b on the leaf, then on every ancestor (defence in depth; DESIGN §3 step 5)."""
-    if writs[-1].tools is None:
-        raise Denial("tool_not_granted", "the leaf carries no capability entry", step="6a")
-    for writ in reversed(writs):
-        tools = writ.tools or {}
-        if tool not in tools:
-            raise Denial("tool_not_granted", f"tool {tool!r} is not granted", step="6b")
-        constraints = tools[tool]
-        if not constraints:
-            continue  # open world: any arguments
+    maps = verified.scopes.get(tool)
+    if maps is None:
+        maps = verified.scopes[tool] = _scope_maps(verified.writs, tool)
+    for constraints in maps:
         for name in args:
             if name not in constraints:
                 raise Denial("argument_violation", f"argument {name!r} is not granted (closed world)",
@@ -250,3 +252,17 @@ def check_scope(writs: Sequence[Writ], tool: str, args: Mapping[str, Any]) -> No
             if not constraint.check(args[name]):
                 raise Denial("argument_violation", f"argument {name!r} is outside the grant",
                              step="6b")
+
+
+def _scope_maps(writs: Sequence[Writ], tool: str) -> tuple[Mapping[str, Constraint], ...]:
+    """The constraint maps a call to ``tool`` must pass, or Denial when a token lacks it."""
+    if writs[-1].tools is None:
+        raise Denial("tool_not_granted", "the leaf carries no capability entry", step="6a")
+    maps = []
+    for writ in reversed(writs):
+        tools = writ.tools or {}
+        if tool not in tools:
+            raise Denial("tool_not_granted", f"tool {tool!r} is not granted", step="6b")
+        if tools[tool]:  # an empty map is open world: any arguments
+            maps.append(tools[tool])
+    return tuple(maps)

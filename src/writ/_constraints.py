@@ -546,8 +546,28 @@ def _parse(obj: object, depth: int, max_depth: int) -> Constraint:
     return parser(obj)
 
 
+_PARSED: dict[object, Constraint] = {}
+_MAX_PARSED = 4096
+
+
+def _parse_remembered(obj: object) -> Constraint:
+    """``parse_constraint``, remembering results by value: constraints are immutable, and the
+    same few recur in every token of a chain and in every chain from one grant."""
+    try:
+        key = ("c", json_key(obj))
+    except (_NotJSON, RecursionError):
+        return parse_constraint(obj)  # raises the precise ConstraintError
+    found = _PARSED.get(key)
+    if found is None:
+        found = parse_constraint(obj)
+        if len(_PARSED) >= _MAX_PARSED:
+            _PARSED.clear()  # bounded; refilled by the next few tokens
+        _PARSED[key] = found
+    return found
+
+
 def parse_constraint_map(obj: object) -> dict[str, Constraint]:
     """Parse a tool's ``{argument name: constraint}`` map."""
     if not isinstance(obj, dict) or not all(isinstance(name, str) for name in obj):
         raise ConstraintError("a constraint map must be a JSON object")
-    return {name: parse_constraint(c) for name, c in obj.items()}
+    return {name: _parse_remembered(c) for name, c in obj.items()}

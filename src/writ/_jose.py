@@ -42,8 +42,7 @@ class Jws:
         if len(parts) != 3:
             raise MalformedError("a compact JWS has three parts")
         header_b64, payload_b64, signature_b64 = parts
-        header = loads_strict(b64u_decode(header_b64))
-        _check_header(header, typ)
+        header = _header(header_b64, typ)
         return cls(
             compact=compact,
             header=header,
@@ -64,6 +63,22 @@ class Jws:
     def signing_input_hash(self) -> str:
         """base64url(SHA-256(JWS Signing Input)), the AAT ``par_hash``/``aat_hash`` value."""
         return b64u_encode(hashlib.sha256(self.signing_input).digest())
+
+
+_HEADERS: dict[tuple[str, str], dict[str, Any]] = {}
+_MAX_HEADERS = 256
+
+
+def _header(header_b64: str, typ: str) -> dict[str, Any]:
+    """The checked header; the few distinct headers in use are remembered once checked."""
+    cached = _HEADERS.get((header_b64, typ))
+    if cached is not None:
+        return cached
+    header = loads_strict(b64u_decode(header_b64))
+    _check_header(header, typ)
+    if len(_HEADERS) < _MAX_HEADERS:
+        _HEADERS[(header_b64, typ)] = header
+    return header  # type: ignore[no-any-return]
 
 
 def _check_header(header: object, typ: str) -> None:

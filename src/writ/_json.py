@@ -56,7 +56,10 @@ def loads_strict(data: bytes | str) -> Any:
         raise MalformedError("not valid JSON") from None
     if text[end:].strip(" \t\r\n"):
         raise MalformedError("trailing data after JSON")
-    _check_depth(value)
+    # The walk is needed only when the text could nest deeper than allowed, or could hold a
+    # lone surrogate (only a \u escape can make one from valid UTF-8): usually neither.
+    if "\\u" in text or text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        _check_depth(value)
     return value
 
 

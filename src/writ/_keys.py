@@ -47,7 +47,13 @@ class PublicKey:
         x = jwk.get("x")
         if not isinstance(x, str):
             raise MalformedError("the JWK has no 'x'")
-        return cls(b64u_decode(x))
+        key = _KNOWN.get(x)
+        if key is None:
+            key = cls(b64u_decode(x))
+            if len(_KNOWN) >= _MAX_KNOWN:
+                _KNOWN.clear()  # bounded; holders recur, so it refills with the live ones
+            _KNOWN[x] = key
+        return key
 
     @property
     def raw(self) -> bytes:
@@ -87,6 +93,10 @@ class PublicKey:
 
     def __repr__(self) -> str:
         return f"PublicKey({self.thumbprint_uri})"
+
+
+_KNOWN: dict[str, PublicKey] = {}  # x -> key: a public key is an immutable value
+_MAX_KNOWN = 4096
 
 
 class PrivateKey:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -83,10 +82,13 @@ class Writ:
                             root=root, limits=limits)
 
     @classmethod
-    def from_jws(cls, jws: Jws, *, root: bool, limits: Limits) -> Writ:
-        """Parse the claims of a signature-verified token; MalformedError carries the step."""
+    def from_jws(cls, jws: Jws, *, root: bool, limits: Limits, claims: Any = None) -> Writ:
+        """Parse the claims of a signature-verified token; MalformedError carries the step.
+
+        ``claims`` is the payload already decoded (by step 2c) from this very JWS.
+        """
         s = "3" if root else "4"
-        claims = jws.payload()
+        claims = jws.payload() if claims is None else claims
         if not isinstance(claims, dict):
             raise MalformedError("the payload is not a JSON object", step=f"{s}b")
         depth, max_depth = _depths(claims, root, limits)
@@ -210,11 +212,12 @@ def _purpose(claims: dict[str, Any]) -> str | None:
 
 def new_id() -> str:
     """A fresh lower-case hyphenated UUIDv7 (RFC 9562 §5.7), as AAT recommends for jti."""
-    ms = time.time_ns() // 1_000_000
-    raw = bytearray(ms.to_bytes(6, "big") + os.urandom(10))
-    raw[6] = (raw[6] & 0x0F) | 0x70  # version 7
-    raw[8] = (raw[8] & 0x3F) | 0x80  # variant 10
-    return str(uuid.UUID(bytes=bytes(raw)))
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ((time.time_ns() // 1_000_000) << 80) | rand
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _details(tools: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -148,7 +148,7 @@ class Verifier:
                     or not all(isinstance(k, str) for k in args):
                 raise Denial("proof_invalid", "tool is a string and args a JSON object")
             verified = self._chains.verify(chain, now=now)
-            check_scope(verified.writs, tool, args)
+            check_scope(verified, tool, args)
             self._check_chain_audience(verified)
             proof.verify(verified.leaf, tool=tool, args=args, now=now, config=self.config,
                          expected_nonce=expected_nonce, nonces=self.nonces)
