@@ -260,3 +260,14 @@ def test_hostile_inputs_deny_without_raising() -> None:
                                    (["a.b.c"], "p", 7, {}), (["a.b.c"], "p", "t", [1])]:
         decision = v.check(chain=chain, pop=pop, tool=tool, args=args, now=NOW)  # type: ignore[arg-type]
         assert not decision.allowed and decision.code is not None
+
+
+def test_a_verifier_without_a_chain_cache_still_decides() -> None:
+    from writ import Verifier
+    from writ.stores import open_stores
+
+    cast = Cast()
+    chain = cast.root(SCAN)
+    v = Verifier(receiver(cast.principal), stores=open_stores("memory:"), cache_size=0)
+    assert call(v, cast, chain, {"host": "10.20.0.1"}).allowed
+    assert call(v, cast, chain, {"host": "10.20.0.2"}).allowed

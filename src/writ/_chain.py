@@ -66,9 +66,10 @@ class ChainVerifier:
             if self._on_new_chain is not None:
                 with contextlib.suppress(Exception):  # an archive must never change a decision
                     self._on_new_chain(verified)
-            if len(self._cache) >= self._cache_size:
-                del self._cache[next(iter(self._cache))]  # bounded: evict the oldest entry
-            self._cache[key] = verified
+            if self._cache_size > 0:
+                if len(self._cache) >= self._cache_size:
+                    del self._cache[next(iter(self._cache))]  # bounded: evict the oldest entry
+                self._cache[key] = verified
         if verified.min_exp <= now or verified.max_iat > now + self.config.limits.max_iat_skew:
             _time_denial(verified.writs, now, self.config.limits.max_iat_skew)
         return verified

@@ -64,11 +64,8 @@ class Writ:
     purpose: str | None
     approval: ApprovalPolicy | None
     payload: Mapping[str, Any]
-
-    @property
-    def hash(self) -> str:
-        """base64url(SHA-256(signing input)): the ``par_hash`` a child of this token carries."""
-        return self.jws.signing_input_hash
+    hash: str
+    """base64url(SHA-256(signing input)): the ``par_hash`` a child carries, the PoP's ``aat_hash``."""
 
     @property
     def compact(self) -> str:
@@ -110,6 +107,7 @@ class Writ:
             approval=ApprovalPolicy.parse(claims["writ_approval"])
             if "writ_approval" in claims else None,
             payload=MappingProxyType(claims),
+            hash=jws.signing_input_hash,
         )
 
 
