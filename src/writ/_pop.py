@@ -7,6 +7,7 @@ optionally the receiver (``aat_aud``) and a receiver-issued ``nonce``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,10 @@ POP_TYP = "aat-pop+jwt"
 _MAX_ID = 256
 
 
+@functools.lru_cache(maxsize=64)
 def leaf_reference(leaf_compact: str) -> tuple[str, str]:
-    """(jti, aat_hash) of the holder's own leaf token, read without verifying it."""
+    """(jti, aat_hash) of the holder's own leaf token, read without verifying it (remembered:
+    an agent signs many calls under one leaf)."""
     jws = Jws.parse(leaf_compact, typ="aat+jwt", max_size=1 << 20)
     claims = loads_strict(b64u_decode(jws.payload_b64))
     if not isinstance(claims, dict) or not isinstance(claims.get("jti"), str):

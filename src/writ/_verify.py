@@ -74,6 +74,11 @@ class Verifier:
         self._chains = ChainVerifier(config, cache_size=self._chains._cache_size,
                                      on_new_chain=self._on_new_chain)
 
+    def verify_chain(self, chain: Sequence[str], *, now: float | None = None) -> VerifiedChain:
+        """Only the chain steps (signatures, links, anchor, ceiling, time): for listings that
+        carry no per-call proof. Raises ``Denial``; a call is still decided by ``check``."""
+        return self._chains.verify(chain, now=self.clock() if now is None else now)
+
     def issue_nonce(self, *, now: float | None = None) -> str:
         """A fresh receiver nonce for a challenge."""
         return self.nonces.issue(now=self.clock() if now is None else now)
