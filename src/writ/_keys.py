@@ -143,13 +143,22 @@ class PrivateKey:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the private JWK with mode 0600, refusing to overwrite a file."""
         body = json.dumps(self.private_jwk(), indent=2) + "\n"
+        target = os.fspath(path)
+        # Written in full under a private temporary name, then linked into place: a reader
+        # never sees half a key, and link() refuses an existing file atomically.
+        temporary = f"{target}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, 0o600)
+            os.link(temporary, target)
         except FileExistsError:
-            raise ConfigurationError(f"{os.fspath(path)!r} exists; refusing to overwrite a key") from None
-        with os.fdopen(fd, "w") as handle:
-            handle.write(body)
-        os.chmod(path, 0o600)
+            raise ConfigurationError(f"{target!r} exists; refusing to overwrite a key") from None
+        finally:
+            os.unlink(temporary)
 
     def private_jwk(self) -> dict[str, str]:
         """The private JWK; handle with care, it is the key."""

@@ -27,7 +27,7 @@ CHILD = textwrap.dedent(
     import os, sys, threading
     from writ.log._appender import open_log
 
-    log = open_log(sys.argv[1])
+    log = open_log(sys.argv[1], exclusive=sys.argv[3] == "exclusive")
     out = threading.Lock()
 
     def work(caller):
@@ -61,11 +61,11 @@ def _read_acks(proc: subprocess.Popen[bytes], wanted: int) -> dict[int, bytes]:
 
 
 def _reopen(url: str, timeout: float = 30.0) -> Callable[[], None]:
-    """Open the writer again, polling while the server notices the dead client's lock."""
+    """Open an exclusive writer, polling while the server notices the dead client's lock."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return open_log(url).close
+            return open_log(url, exclusive=True).close
         except WriterLockHeld:
             if time.monotonic() > deadline:
                 raise
@@ -73,9 +73,13 @@ def _reopen(url: str, timeout: float = 30.0) -> Callable[[], None]:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_batch_loses_no_acknowledged_entry(backend: Backend) -> None:  # noqa: F811
+@pytest.mark.parametrize("mode", ["shared", "exclusive"])
+def test_kill_9_mid_batch_loses_no_acknowledged_entry(
+    backend: Backend,  # noqa: F811
+    mode: str,
+) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, backend.url, "64"],
+        [sys.executable, "-c", CHILD, backend.url, "64", mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -88,7 +92,7 @@ def test_kill_9_mid_batch_loses_no_acknowledged_entry(backend: Backend) -> None:
         index, leaf = line.split()
         acks[int(index)] = leaf
     assert proc.returncode == -signal.SIGKILL
-    _reopen(backend.url)()  # the writer lock died with the process
+    _reopen(backend.url)()  # the writer lock (of either mode) died with the process
     with open_log_reader(backend.url) as reader:
         size = reader.size()
         assert size >= max(acks) + 1

@@ -25,9 +25,10 @@ from ._backends import Backend, backend, sqlite_backend  # noqa: F401
 pytestmark = pytest.mark.services
 
 
-@pytest.fixture
-def log(backend: Backend) -> Iterator[LogWriter]:  # noqa: F811
-    writer = open_log(backend.url)
+@pytest.fixture(params=["shared", "exclusive"])
+def log(backend: Backend, request: pytest.FixtureRequest) -> Iterator[LogWriter]:  # noqa: F811
+    """The contract holds in both writer modes."""
+    writer = open_log(backend.url, exclusive=request.param == "exclusive")
     yield writer
     writer.close()
 
@@ -126,18 +127,39 @@ async def test_async_callers(log: LogWriter) -> None:
 
 
 def test_second_writer_is_refused_and_reopening_continues(backend: Backend) -> None:  # noqa: F811
-    first = open_log(backend.url)
+    first = open_log(backend.url, exclusive=True)
     for i in range(5):
         first.append(_leaf(i))
     with pytest.raises(WriterLockHeld, match="another writer"):
-        open_log(backend.url)
+        open_log(backend.url, exclusive=True)
+    with pytest.raises(WriterLockHeld, match="an exclusive writer"):
+        open_log(backend.url)  # a shared writer is refused beside an exclusive one
     first.close()
-    second = open_log(backend.url)
+    second = open_log(backend.url, exclusive=True)
     try:
         assert second.size() == 5
         assert second.append(_leaf(5)).root_after == _roots(6)[6]
     finally:
         second.close()
+
+
+def test_shared_writers_exclude_an_exclusive_one_and_build_on_each_other(
+    backend: Backend,  # noqa: F811
+) -> None:
+    roots = _roots(6)
+    with open_log(backend.url) as a, open_log(backend.url) as b:
+        with pytest.raises(WriterLockHeld, match="another writer"):
+            open_log(backend.url, exclusive=True)
+        assert a.append(_leaf(0)).index == 0
+        # b's tree in memory is empty: it must reload it from the store, not fork.
+        got = b.append(_leaf(1))
+        assert (got.index, got.root_after) == (1, roots[2])
+        assert [a.append(_leaf(2)).root_after, b.append(_leaf(3)).root_after] == roots[3:5]
+        assert a.size() == b.size() == 4
+        assert a.root() == b.root() == roots[4]
+        assert a.consistency_proof(2) == b.consistency_proof(2, 4)
+    with open_log(backend.url, exclusive=True) as alone:  # all shared writers gone
+        assert alone.append(_leaf(4)).root_after == roots[5]
 
 
 def test_reader_needs_no_lock_and_sees_commits(
@@ -280,18 +302,25 @@ def test_failed_batch_fails_every_caller_and_acknowledges_nothing(
         assert log.verify_integrity().ok
 
 
-def test_rogue_writer_is_detected_not_forked(backend: Backend) -> None:  # noqa: F811
-    with open_log(backend.url) as log:
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_rogue_writer_is_detected_not_forked(
+    backend: Backend,  # noqa: F811
+    exclusive: bool,
+) -> None:
+    with open_log(backend.url, exclusive=exclusive) as log:
         log.append(_leaf(0))
         # A process that ignores the writer lock appends behind the writer's back.
         table = backend.table("entries")
         backend.raw([f"INSERT INTO {table} (idx, data) VALUES (1, {backend.blob(b'rogue')})"])
-        with pytest.raises(StoreUnavailable, match="expected 1"):
-            log.append(_leaf(1))
+        if exclusive:  # an exclusive writer builds on nothing it did not write
+            with pytest.raises(StoreUnavailable, match="expected 1"):
+                log.append(_leaf(1))
         # Its entry has no leaf hash, so the writer refuses to build on it.
         with pytest.raises(StoreUnavailable, match=r"node \(\d+, \d+\) is missing"):
             log.append(_leaf(1))
-        assert log.size() == 1
+        assert log.entries(0, 2) == [_leaf(0), b"rogue"]  # nothing was built on it
+        with pytest.raises(IndexError):
+            log.entry(2)
         report = log.verify_integrity()
         assert not report.ok
         assert report.problems[0].table == "nodes"

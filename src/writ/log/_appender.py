@@ -6,6 +6,13 @@ own index (DESIGN §5: the action runs only after its entry is durable). There i
 no timer: while one batch commits, the next one fills, so the batch size follows
 the load. A failed commit fails every caller of that batch with
 ``StoreUnavailable``; nothing is acknowledged that is not durable.
+
+Several processes may write one log (replicas, ``--workers N``): in the default
+shared mode each batch takes the store's append lock, reads the stored size inside
+its transaction and, if another writer appended since, reloads the tree's right
+edge (O(log n) stored nodes) before computing its own nodes and checkpoint. An
+exclusive writer (``exclusive=True``) is alone for its lifetime, keeps the tree in
+memory and refuses to build on anything it did not write.
 """
 
 from __future__ import annotations
@@ -19,11 +26,18 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from writ._errors import ConfigurationError, MalformedError, StoreUnavailable
-from writ.log._merkle import Frontier, leaf_hash
+from writ.log._merkle import (
+    Frontier,
+    consistency_proof,
+    leaf_hash,
+    verify_consistency,
+)
 from writ.log._storage import (
     MAX_LEAF_BYTES,
     LogReader,
+    NodeKey,
     NodeRow,
+    NodesReader,
     StoredCheckpoint,
     WritableStore,
 )
@@ -100,13 +114,16 @@ class _Batch:
 
 
 class LogWriter(LogReader):
-    """The single writer of a log: durable appends with group commit, plus the read API.
+    """A writer of a log: durable appends with group commit, plus the read API.
 
+    ``exclusive`` says how the store was opened: alone (the tree lives in memory) or
+    shared with other writers (the tree is re-read whenever another writer appended).
     ``sign_checkpoint(size, root)`` (optional) returns a signed checkpoint note; it is
-    called before each batch commits, stored in the same transaction, and handed to
-    every caller of the batch. ``on_commit(size, root)`` runs after each commit;
-    its errors are logged, never raised into callers whose entries are durable. Both
-    run on the writer thread, so they must not call ``append`` (it would wait on itself).
+    called inside each batch's transaction, once the batch's place in the tree is
+    known, stored with it, and handed to every caller of the batch.
+    ``on_commit(size, root)`` runs after each commit; its errors are logged, never
+    raised into callers whose entries are durable. Both run on the writer thread, so
+    they must not call ``append`` (it would wait on itself).
     """
 
     def __init__(
@@ -116,9 +133,10 @@ class LogWriter(LogReader):
         sign_checkpoint: SignCheckpoint | None = None,
         on_commit: OnCommit | None = None,
         clock: Callable[[], float] = time.time,
+        exclusive: bool = True,
     ) -> None:
         super().__init__(store)
-        self._wstore = store
+        self._wstore, self.exclusive = store, exclusive
         self._sign, self._on_commit, self._clock = sign_checkpoint, on_commit, clock
         self._frontier = Frontier.load(store.read_size(), store.read_node)
         self._cv = threading.Condition()  # guards the queue
@@ -162,14 +180,14 @@ class LogWriter(LogReader):
         return batch, position
 
     def size(self) -> int:
-        """The number of committed entries (from memory: this process is the writer)."""
-        return self._frontier.size
+        """The number of committed entries (from memory when this writer is exclusive)."""
+        return self._frontier.size if self.exclusive else self._store.read_size()
 
     def root(self, size: int | None = None) -> bytes:
         """The Merkle Tree Hash of the first ``size`` entries (all committed ones by default)."""
         frontier = self._frontier  # replaced, never mutated, once committed
-        if size is None or size == frontier.size:
-            return frontier.root()
+        if size == frontier.size or (size is None and self.exclusive):
+            return frontier.root()  # a committed prefix: no other writer can change it
         return super().root(size)
 
     def add_checkpoint(self, size: int, root: bytes, note: bytes | None) -> None:
@@ -205,28 +223,84 @@ class LogWriter(LogReader):
             if batch.error is None and self._on_commit is not None:
                 self._notify(batch.head[0], batch.head[1])
 
+    def _bounded(self, size: int | None) -> int:
+        if size is not None and 0 <= size <= self._frontier.size:
+            return size  # committed by this writer or seen by it: no read needed
+        return super()._bounded(size)
+
     def _commit(self, batch: _Batch) -> None:
         """Write one batch; on success advance the tree, on failure fail the whole batch."""
+        planned: list[tuple[Frontier, StoredCheckpoint | None]] = []
+
+        def plan(size: int, read: NodesReader) -> tuple[list[NodeRow], StoredCheckpoint | None]:
+            # Runs under the store's append lock, inside the batch's transaction.
+            planned.clear()
+            frontier = self._frontier_at(size, read)
+            nodes: list[NodeRow] = []
+            for h in batch.hashes:
+                nodes.extend(frontier.append(h))
+            planned.append((frontier, self._checkpoint(frontier.size, frontier.root())))
+            return nodes, planned[-1][1]
+
         try:
             if self._broken:
-                self._wstore.recover()
-                self._frontier = Frontier.load(self._wstore.read_size(), self._wstore.read_node)
-                self._broken = False
-            frontier = self._frontier.copy()
-            nodes: list[NodeRow] = []
-            for leaf in batch.leaves:
-                batch.hashes.append(leaf_hash(leaf))
-                nodes.extend(frontier.append(batch.hashes[-1]))
-            root = frontier.root()
-            cp = self._checkpoint(frontier.size, root)
-            self._wstore.write_batch(self._frontier.size, batch.leaves, nodes, cp)
+                self._recover()
+            batch.hashes = [leaf_hash(leaf) for leaf in batch.leaves]
+            batch.first = self._wstore.append_batch(batch.leaves, plan)
         except Exception as exc:  # noqa: BLE001 - whatever failed, no caller may proceed
             self._broken = True
             batch.error = _as_unavailable(exc)
             return
-        batch.first = self._frontier.size
-        batch.head = (frontier.size, root, None if cp is None else cp.note)
+        frontier, cp = planned[-1]
+        batch.head = (frontier.size, frontier.root(), None if cp is None else cp.note)
         self._frontier = frontier
+
+    def _recover(self) -> None:
+        """After a failure: reconnect, and catch up with what is stored (a batch whose
+        acknowledgement was lost may have committed), through the same checked reload."""
+        store = self._wstore
+        store.recover()
+        size = store.read_size()
+        if size != self._frontier.size:
+            read = store.read_node
+            self._frontier = self._reload(size, lambda keys: {k: read(*k) for k in keys})
+        self._broken = False
+
+    def _frontier_at(self, size: int, read: NodesReader) -> Frontier:
+        """A copy of the tree of ``size`` stored entries, to extend with this batch."""
+        current = self._frontier
+        if size == current.size:
+            return current.copy()
+        if self.exclusive:  # someone wrote behind the writer lock
+            raise StoreUnavailable(
+                f"decision log: {size} entries stored but the writer expected {current.size}"
+            )
+        return self._reload(size, read)  # another shared writer appended
+
+    def _reload(self, size: int, read: NodesReader) -> Frontier:
+        """The stored tree of ``size`` entries, proven to extend the one this writer holds."""
+        current = self._frontier
+        if size < current.size:
+            raise StoreUnavailable(
+                f"decision log: {size} entries stored but this writer committed {current.size}"
+            )
+        # Read the O(log n) nodes of the new edge and of the proof that it extends the tree
+        # this writer last saw (RFC 9162 §2.1.4), all at once, so edited nodes can never
+        # make this writer sign a checkpoint over a fork.
+        stored = read(_reads(current.size, size))
+        frontier = Frontier.load(size, lambda level, index: stored[(level, index)])
+        if current.size and not verify_consistency(
+            current.size,
+            size,
+            consistency_proof(current.size, size, lambda level, index: stored[(level, index)]),
+            current.root(),
+            frontier.root(),
+        ):
+            raise StoreUnavailable(
+                f"decision log: the stored tree of {size} entries does not extend the tree of "
+                f"{current.size} this writer committed; refusing to build on it"
+            )
+        return frontier
 
     def _checkpoint(self, size: int, root: bytes) -> StoredCheckpoint | None:
         if self._sign is None:
@@ -243,6 +317,20 @@ class LogWriter(LogReader):
             _log.exception("writ.log on_commit hook failed at size %d", size)
 
 
+def _reads(old: int, new: int) -> list[NodeKey]:
+    """The nodes loading the tree of ``new`` and proving it extends ``old`` will read (no I/O)."""
+    keys: dict[NodeKey, None] = {}
+
+    def record(level: int, index: int) -> bytes:
+        keys[(level, index)] = None
+        return bytes(32)  # which nodes a proof reads depends on the sizes only
+
+    Frontier.load(new, record)
+    if old:
+        consistency_proof(old, new, record)
+    return list(keys)
+
+
 def _as_unavailable(exc: Exception) -> StoreUnavailable:
     if isinstance(exc, StoreUnavailable):
         return exc
@@ -251,7 +339,7 @@ def _as_unavailable(exc: Exception) -> StoreUnavailable:
     return error
 
 
-def _open_store(url: str, *, name: str, writer: bool) -> WritableStore:
+def _open_store(url: str, *, name: str, writer: bool, exclusive: bool = True) -> WritableStore:
     """The backend for a URL: ``sqlite:///abs/log.db``, ``sqlite:rel.db`` or ``postgresql://…``."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
@@ -262,11 +350,11 @@ def _open_store(url: str, *, name: str, writer: bool) -> WritableStore:
         if parts.query or parts.netloc:
             # No options: the log is always WAL with synchronous=FULL (DESIGN §5).
             raise ConfigurationError(f"log URL {url!r}: use sqlite:///abs/path.db")
-        return SqliteStore(parts.path, writer=writer)
+        return SqliteStore(parts.path, writer=writer, exclusive=exclusive)
     if parts.scheme in ("postgresql", "postgres"):
         from writ.log._postgres import PostgresStore
 
-        return PostgresStore(url, name=name, writer=writer)
+        return PostgresStore(url, name=name, writer=writer, exclusive=exclusive)
     raise ConfigurationError(f"log URL {url!r}: use sqlite:///path or postgresql://…")
 
 
@@ -277,11 +365,23 @@ def open_log(
     sign_checkpoint: SignCheckpoint | None = None,
     on_commit: OnCommit | None = None,
     clock: Callable[[], float] = time.time,
+    exclusive: bool = False,
 ) -> LogWriter:
-    """Open a log as its single writer; ``name`` picks the PostgreSQL schema."""
-    store = _open_store(url, name=name, writer=True)
+    """Open a log as a writer; ``name`` picks the PostgreSQL schema.
+
+    By default the writer is shared: other processes may open the same log and
+    append too (each batch is serialised by the store's append lock). With
+    ``exclusive=True`` it must be the only writer; ``WriterLockHeld`` otherwise.
+    """
+    store = _open_store(url, name=name, writer=True, exclusive=exclusive)
     try:
-        return LogWriter(store, sign_checkpoint=sign_checkpoint, on_commit=on_commit, clock=clock)
+        return LogWriter(
+            store,
+            sign_checkpoint=sign_checkpoint,
+            on_commit=on_commit,
+            clock=clock,
+            exclusive=exclusive,
+        )
     except BaseException:
         store.close()
         raise

@@ -7,6 +7,7 @@ inclusion proof and the signed checkpoint of the batch that committed it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from pathlib import Path
@@ -60,7 +61,10 @@ def open_decision_log(config: ReceiverConfig, *, key: PrivateKey | None = None) 
             raise ConfigurationError("a decision log needs log_key (the log's signing key)")
         path = Path(config.log_key)
         if not path.exists():
-            PrivateKey.generate().save(path)
+            # Several workers may start at once: the first save wins (save refuses to
+            # overwrite), the others load what it wrote.
+            with contextlib.suppress(ConfigurationError):
+                PrivateKey.generate().save(path)
         key = PrivateKey.load(path)
     origin = log_origin(config)
     writer = open_log(config.log, sign_checkpoint=checkpoint_signer(origin, key))

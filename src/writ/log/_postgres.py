@@ -1,14 +1,23 @@
 """The decision log in PostgreSQL (psycopg 3), one schema per log.
 
-One writer per log: the writer holds a session-level advisory lock keyed by the
-schema name for as long as it is connected, so a second writer process is refused
-with ``WriterLockHeld`` instead of forking the tree (DESIGN §5). If the connection
-drops, so does the lock; the writer reconnects and must win it again before it
-writes. Each batch also checks the stored size inside its transaction.
+Writers hold a session-level advisory lock keyed by the schema name for as long as
+they are connected: an exclusive writer holds it exclusively, so a second writer is
+refused with ``WriterLockHeld`` instead of forking the tree (DESIGN §5); shared
+writers hold it shared, so any number of them may run, but never beside an
+exclusive one. If the connection drops, so does the lock; the writer reconnects
+and must win it again before it writes.
+
+Every batch reads the stored size inside its own transaction (and, when another
+writer appended, the O(log n) nodes it builds on, in one more round trip) and
+appends at that size. Shared writers first take a second,
+transaction-level advisory lock (``pg_advisory_xact_lock``, released by COMMIT or
+ROLLBACK), which serialises their batches; ``lock_timeout`` bounds the wait so a
+stuck peer fails appends closed instead of hanging them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -20,7 +29,14 @@ import psycopg
 from psycopg import sql
 
 from writ._errors import ConfigurationError, StoreUnavailable
-from writ.log._storage import NodeRow, StoredCheckpoint, WriterLockHeld
+from writ.log._storage import (
+    NodeKey,
+    NodeRow,
+    PlanBatch,
+    StoredCheckpoint,
+    WriterLockHeld,
+    fixed_plan,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -36,14 +52,6 @@ CREATE TABLE IF NOT EXISTS {s}.nodes (
 CREATE TABLE IF NOT EXISTS {s}.checkpoints (
     size bigint PRIMARY KEY, root bytea NOT NULL, note bytea, created double precision NOT NULL
 );
-CREATE OR REPLACE FUNCTION {s}.expect_size(expected bigint) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE stored bigint;
-BEGIN
-    SELECT COALESCE(MAX(idx) + 1, 0) INTO stored FROM {s}.entries;
-    IF stored <> expected THEN
-        RAISE EXCEPTION 'writ log: % entries stored but the writer expected %', stored, expected;
-    END IF;
-END $$;
 CREATE OR REPLACE FUNCTION {s}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'writ log: % on %.% refused: the log is append-only',
@@ -72,10 +80,17 @@ def schema_name(name: str) -> str:
     return name
 
 
-def _lock_key(schema: str) -> int:
-    """A signed 64-bit advisory lock key for this log."""
-    digest = hashlib.sha256(b"writ.log.writer:" + schema.encode()).digest()
+def _lock_key(schema: str, purpose: bytes = b"writer") -> int:
+    """A signed 64-bit advisory lock key for this log: ``writer`` (session) or ``append`` (batch)."""
+    digest = hashlib.sha256(b"writ.log." + purpose + b":" + schema.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+_NODES = """
+SELECT n.level, n.idx, n.hash FROM {s}.nodes n
+JOIN unnest(%s::smallint[], %s::bigint[]) AS k(level, idx) ON n.level = k.level AND n.idx = k.idx
+"""
+_LOCK_WAIT = "30s"  # how long a batch waits for another writer's batch before failing closed
 
 
 @contextmanager
@@ -88,10 +103,15 @@ def _unavailable(what: str) -> Iterator[None]:
 
 
 class PostgresStore:
-    """One log in one PostgreSQL schema; ``writer=True`` takes the lock and creates tables."""
+    """One log in one PostgreSQL schema; ``writer=True`` takes the lock and creates tables.
 
-    def __init__(self, url: str, *, name: str, writer: bool) -> None:
+    ``exclusive`` (for writers) picks the mode: alone, or beside other shared writers.
+    """
+
+    def __init__(self, url: str, *, name: str, writer: bool, exclusive: bool = True) -> None:
         self._url, self.schema = url, schema_name(name)
+        self.exclusive = exclusive
+        self._append_key = _lock_key(self.schema, b"append")
         self._s = sql.Identifier(self.schema)
         self._read_lock = threading.Lock()
         self._write: psycopg.Connection[Any] | None = None
@@ -109,15 +129,19 @@ class PostgresStore:
             conn = psycopg.connect(self._url, autocommit=True)
         try:
             with _unavailable("taking the writer lock"):
+                try_lock = "pg_try_advisory_lock" + ("" if self.exclusive else "_shared")
                 taken = conn.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (_lock_key(self.schema),)
+                    sql.SQL("SELECT {}(%s)").format(sql.Identifier(try_lock)),
+                    (_lock_key(self.schema),),
                 ).fetchone()
                 if not taken or not taken[0]:
+                    held = "another writer holds" if self.exclusive else "an exclusive writer holds"
                     raise WriterLockHeld(
-                        f"PostgreSQL log {self.schema!r}: another writer holds its advisory lock"
+                        f"PostgreSQL log {self.schema!r}: {held} its advisory lock"
                     )
                 # An acknowledged append must survive a crash, whatever the server default.
                 conn.execute("SET synchronous_commit = on")
+                conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(_LOCK_WAIT)))
                 conn.execute(self._ddl())
         except BaseException:
             conn.close()
@@ -125,7 +149,10 @@ class PostgresStore:
         return conn
 
     def _ddl(self) -> sql.Composed:
-        parts = [sql.SQL(_SCHEMA).format(s=self._s)]
+        # One implicit transaction (a multi-statement simple query) under the append lock:
+        # shared writers starting together would otherwise race on CREATE OR REPLACE.
+        lock = sql.SQL("SELECT pg_advisory_xact_lock({});").format(sql.Literal(self._append_key))
+        parts = [lock, sql.SQL(_SCHEMA).format(s=self._s)]
         for table in _TABLES:
             parts.append(sql.SQL(_TRIGGERS).format(s=self._s, t=sql.Identifier(table)))
         parts.append(sql.SQL(_GRANTS).format(s=self._s))
@@ -181,6 +208,20 @@ class PostgresStore:
             for s, r, n, c in self._query(text)
         ]
 
+    def append_batch(self, leaves: Sequence[bytes], plan: PlanBatch) -> int:
+        """Append at the stored size in one transaction; durable when this returns."""
+        conn = self._writer()
+        # Two round trips: BEGIN, the lock and the size; then the inserts and COMMIT (plus
+        # one for the nodes when another writer appended since this one's last batch).
+        with _unavailable("an append"), conn.pipeline(), conn.transaction():
+            if not self.exclusive:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._append_key,))
+            size = conn.execute(self._sql("SELECT COALESCE(MAX(idx) + 1, 0) FROM {s}.entries"))
+            first = int(size.fetchone()[0])  # type: ignore[index]
+            nodes, checkpoint = plan(first, lambda keys: self._nodes(conn, keys))
+            self._insert(conn, first, leaves, nodes, checkpoint)
+        return first
+
     def write_batch(
         self,
         first: int,
@@ -188,29 +229,47 @@ class PostgresStore:
         nodes: Sequence[NodeRow],
         checkpoint: StoredCheckpoint | None,
     ) -> None:
-        """Append in one transaction; durable when this returns."""
-        conn = self._writer()
+        """Append precomputed rows in one transaction; refuse unless ``first`` is the size."""
+        self.append_batch(leaves, fixed_plan(first, nodes, checkpoint))
+
+    def _nodes(
+        self, conn: psycopg.Connection[Any], keys: Sequence[NodeKey]
+    ) -> dict[NodeKey, bytes]:
+        """Several nodes in one query, inside the batch's transaction."""
+        rows = conn.execute(
+            self._sql(_NODES), ([lv for lv, _ in keys], [i for _, i in keys])
+        ).fetchall()
+        found = {(int(lv), int(i)): bytes(h) for lv, i, h in rows}
+        for level, index in keys:
+            if (level, index) not in found:
+                raise StoreUnavailable(f"PostgreSQL log: node ({level}, {index}) is missing")
+        return found
+
+    def _insert(
+        self,
+        conn: psycopg.Connection[Any],
+        first: int,
+        leaves: Sequence[bytes],
+        nodes: Sequence[NodeRow],
+        checkpoint: StoredCheckpoint | None,
+    ) -> None:
         levels, indexes, hashes = zip(*nodes, strict=True) if nodes else ((), (), ())
-        # One pipeline, one round trip: the size check raises server-side, which
-        # aborts the transaction, so nothing after it is applied and COMMIT rolls back.
-        with _unavailable("an append"), conn.pipeline(), conn.transaction():
-            conn.execute(self._sql("SELECT {s}.expect_size(%s)"), (first,))
-            conn.execute(
-                self._sql(
-                    "INSERT INTO {s}.entries (idx, data)"
-                    " SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
-                ),
-                (list(range(first, first + len(leaves))), list(leaves)),
-            )
-            conn.execute(
-                self._sql(
-                    "INSERT INTO {s}.nodes (level, idx, hash)"
-                    " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
-                ),
-                (list(levels), list(indexes), list(hashes)),
-            )
-            if checkpoint is not None:
-                self._insert_checkpoint(conn, checkpoint)
+        conn.execute(
+            self._sql(
+                "INSERT INTO {s}.entries (idx, data)"
+                " SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+            ),
+            (list(range(first, first + len(leaves))), list(leaves)),
+        )
+        conn.execute(
+            self._sql(
+                "INSERT INTO {s}.nodes (level, idx, hash)"
+                " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
+            ),
+            (list(levels), list(indexes), list(hashes)),
+        )
+        if checkpoint is not None:
+            self._insert_checkpoint(conn, checkpoint)
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         """Store a checkpoint; an existing one for that size is kept."""
@@ -234,10 +293,15 @@ class PostgresStore:
             self._write = self._open_writer()
 
     def close(self) -> None:
-        """Close both connections; closing the writer's releases the advisory lock."""
+        """Close both connections, releasing the writer's advisory lock first."""
         with self._read_lock:
             self._read.close()
         if self._write is not None:
+            # The server drops a closed session's locks only once it has processed the
+            # disconnect, so a writer opened right after close() could still be refused.
+            with contextlib.suppress(psycopg.Error):
+                if not self._write.broken:
+                    self._write.execute("SELECT pg_advisory_unlock_all()")
             self._write.close()
             self._write = None
 

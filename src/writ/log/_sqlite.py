@@ -1,11 +1,17 @@
 """The decision log in one SQLite file (WAL, ``synchronous=FULL``).
 
-One writer per file: it holds an exclusive ``flock`` on ``<file>-writer`` for as
-long as it is open, so a second writer process is refused instead of forking the
-tree, and the kernel releases the lock if the writer dies. Each batch also runs in
-``BEGIN IMMEDIATE`` and checks the stored size, so even a writer that ignored the
-lock could not interleave. Readers need no lock: WAL lets them read while the
-writer appends.
+Writers hold a ``flock`` on ``<file>-writer`` for as long as they are open: an
+exclusive writer holds it exclusively (a second writer is refused), shared writers
+hold it shared (any number of them, but no exclusive one beside them). The kernel
+releases it if a writer dies. Every batch runs in ``BEGIN IMMEDIATE``, reads the
+stored size and the nodes it builds on inside that transaction, and inserts at that
+size, so writers can never interleave within a batch. Shared writers first take a
+blocking exclusive ``flock`` on ``<file>-append`` for the batch: the kernel queues
+them and wakes the next at once, where SQLite's busy handler would poll with sleeps
+(measured: 25-40 % more appends/s with two to four writer processes). That wait has
+no timeout: a holder keeps the lock for one transaction and the kernel drops it if
+the holder dies, but a stopped (SIGSTOP) peer stalls the other writers until it
+resumes. Readers need no lock: WAL lets them read while a writer appends.
 """
 
 from __future__ import annotations
@@ -19,7 +25,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from writ._errors import StoreUnavailable
-from writ.log._storage import NodeRow, StoredCheckpoint, WriterLockHeld
+from writ.log._storage import (
+    NodeKey,
+    NodeRow,
+    PlanBatch,
+    StoredCheckpoint,
+    WriterLockHeld,
+    fixed_plan,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -86,17 +99,23 @@ def _unavailable(what: str) -> Iterator[None]:
 
 
 class SqliteStore:
-    """One log in one SQLite file; ``writer=True`` takes the writer lock and creates tables."""
+    """One log in one SQLite file; ``writer=True`` takes the writer lock and creates tables.
 
-    def __init__(self, path: str, *, writer: bool) -> None:
+    ``exclusive`` (for writers) picks the mode: alone, or beside other shared writers.
+    """
+
+    def __init__(self, path: str, *, writer: bool, exclusive: bool = True) -> None:
         self.path = path
         self._lock_fd: int | None = None
+        self._append_fd: int | None = None
         self._write: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         self._read: sqlite3.Connection | None = None
         try:
             if writer:
-                self._lock_fd = _take_writer_lock(path)
+                self._lock_fd = _take_writer_lock(path, exclusive=exclusive)
+                if not exclusive:
+                    self._append_fd = _open_lock_file(path + "-append")
                 self._write = self._open_writer(path)
             self._read = _connect(path, readonly=not writer)
         except (sqlite3.Error, OSError) as exc:
@@ -159,23 +178,14 @@ class SqliteStore:
             for s, r, n, c in rows
         ]
 
-    def write_batch(
-        self,
-        first: int,
-        leaves: Sequence[bytes],
-        nodes: Sequence[NodeRow],
-        checkpoint: StoredCheckpoint | None,
-    ) -> None:
-        """Append in one transaction; durable when this returns."""
+    def append_batch(self, leaves: Sequence[bytes], plan: PlanBatch) -> int:
+        """Append at the stored size in one transaction; durable when this returns."""
         conn = self._writer()
-        with _unavailable("an append"):
-            conn.execute("BEGIN IMMEDIATE")
+        with self._append_lock(), _unavailable("an append"):
+            conn.execute("BEGIN IMMEDIATE")  # the write lock: the size cannot move until COMMIT
             try:
-                stored = conn.execute(_SIZE).fetchone()[0]
-                if stored != first:
-                    raise StoreUnavailable(
-                        f"SQLite log: {stored} entries stored but the writer expected {first}"
-                    )
+                first = int(conn.execute(_SIZE).fetchone()[0])
+                nodes, checkpoint = plan(first, lambda keys: _nodes(conn, keys))
                 rows = zip(range(first, first + len(leaves)), leaves, strict=True)
                 conn.executemany("INSERT INTO entries (idx, data) VALUES (?, ?)", rows)
                 conn.executemany("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
@@ -186,6 +196,33 @@ class SqliteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+        return first
+
+    def write_batch(
+        self,
+        first: int,
+        leaves: Sequence[bytes],
+        nodes: Sequence[NodeRow],
+        checkpoint: StoredCheckpoint | None,
+    ) -> None:
+        """Append precomputed rows in one transaction; refuse unless ``first`` is the size."""
+        self.append_batch(leaves, fixed_plan(first, nodes, checkpoint))
+
+    @contextmanager
+    def _append_lock(self) -> Iterator[None]:
+        """Queue behind other shared writers' batches (blocking ``flock``; none when exclusive)."""
+        fd = self._append_fd
+        if fd is None:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            raise StoreUnavailable(f"SQLite log: cannot lock {self.path}-append: {exc}") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         """Store a checkpoint; an existing one for that size is kept."""
@@ -209,9 +246,10 @@ class SqliteStore:
         if self._write is not None:
             self._write.close()
             self._write = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor drops the flock
-            self._lock_fd = None
+        for fd in (self._lock_fd, self._append_fd):
+            if fd is not None:
+                os.close(fd)  # closing the descriptor drops the flock
+        self._lock_fd = self._append_fd = None
 
     def _writer(self) -> sqlite3.Connection:
         if self._write is None:
@@ -233,12 +271,30 @@ def _insert_checkpoint(conn: sqlite3.Connection, cp: StoredCheckpoint) -> None:
     )
 
 
-def _take_writer_lock(path: str) -> int:
-    """Hold an exclusive flock on ``<path>-writer`` or refuse: one writer per log."""
-    fd = os.open(path + "-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def _nodes(conn: sqlite3.Connection, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+    """Nodes read inside the writer's transaction (so they are the ones the batch builds on)."""
+    found: dict[NodeKey, bytes] = {}
+    for level, index in keys:
+        row = conn.execute(
+            "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+        if row is None:
+            raise StoreUnavailable(f"SQLite log: node ({level}, {index}) is missing")
+        found[(level, index)] = _bytes(row[0])
+    return found
+
+
+def _open_lock_file(path: str) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _take_writer_lock(path: str, *, exclusive: bool) -> int:
+    """Hold a flock on ``<path>-writer``: exclusive (alone) or shared (beside shared writers)."""
+    fd = _open_lock_file(path + "-writer")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise WriterLockHeld(f"SQLite log {path}: another writer has it open") from None
+        held = "another writer has it open" if exclusive else "an exclusive writer has it open"
+        raise WriterLockHeld(f"SQLite log {path}: {held}") from None
     return fd

@@ -12,7 +12,7 @@ the entries and names the first row that no longer fits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -26,12 +26,16 @@ __all__ = [
     "IntegrityProblem",
     "IntegrityReport",
     "LogReader",
+    "NodeKey",
     "NodeRow",
+    "NodesReader",
+    "PlanBatch",
     "Store",
     "StoredCheckpoint",
     "WritableStore",
     "WriterLockHeld",
     "check_integrity",
+    "fixed_plan",
 ]
 
 MAX_LEAF_BYTES = 64 * 1024
@@ -44,7 +48,12 @@ _CHUNK = 4096  # entries per read while auditing; a power of two keeps node rang
 
 
 class WriterLockHeld(StoreUnavailable):
-    """Another writer holds this log; a second one would fork the tree (DESIGN §5)."""
+    """A writer that excludes this one holds the log; writing anyway could fork the tree.
+
+    An exclusive writer keeps its tree in memory and must be alone; shared writers
+    reload the tree under a per-batch lock, so they may be many, but never beside
+    an exclusive one (DESIGN §5).
+    """
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +64,17 @@ class StoredCheckpoint:
     root: bytes
     note: bytes | None
     created: float
+
+
+NodeKey = tuple[int, int]
+"""``(level, index)`` of one complete subtree."""
+
+NodesReader = Callable[[Sequence[NodeKey]], dict[NodeKey, bytes]]
+"""Reads several stored nodes at once (one round trip); ``StoreUnavailable`` if one is missing."""
+
+PlanBatch = Callable[[int, NodesReader], tuple[Sequence[NodeRow], StoredCheckpoint | None]]
+"""``plan(size, read)``: given the stored size and a reader of the stored nodes (both under
+the append lock, in the batch's transaction), the nodes and checkpoint the batch adds."""
 
 
 class Store(Protocol):
@@ -83,7 +103,14 @@ class Store(Protocol):
 
 
 class WritableStore(Store, Protocol):
-    """A store opened as the log's single writer (it holds the writer lock)."""
+    """A store opened as a writer: alone (exclusive) or with other shared writers."""
+
+    def append_batch(self, leaves: Sequence[bytes], plan: PlanBatch) -> int:
+        """Append at the stored size in one transaction under the append lock; return that size.
+
+        The lock serialises every writer of the log, so the size and nodes ``plan``
+        sees are the ones the batch extends; durable when this returns.
+        """
 
     def write_batch(
         self,
@@ -92,13 +119,28 @@ class WritableStore(Store, Protocol):
         nodes: Sequence[NodeRow],
         checkpoint: StoredCheckpoint | None,
     ) -> None:
-        """Append in one transaction, durable on return; refuse unless ``first`` is the size."""
+        """Append precomputed rows in one transaction; refuse unless ``first`` is the size."""
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         """Store a checkpoint; one already stored for that size is kept."""
 
     def recover(self) -> None:
         """After a failed write: reconnect if needed and make sure the lock is still held."""
+
+
+def fixed_plan(
+    first: int, nodes: Sequence[NodeRow], checkpoint: StoredCheckpoint | None
+) -> PlanBatch:
+    """A plan for rows computed in advance: valid only if the log still has ``first`` entries."""
+
+    def plan(size: int, read: NodesReader) -> tuple[Sequence[NodeRow], StoredCheckpoint | None]:
+        if size != first:
+            raise StoreUnavailable(
+                f"decision log: {size} entries stored but the writer expected {first}"
+            )
+        return nodes, checkpoint
+
+    return plan
 
 
 @dataclass(frozen=True, kw_only=True)
