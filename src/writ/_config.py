@@ -67,6 +67,7 @@ class ReceiverConfig:
     state: str = "memory:"
     log: str | None = None
     log_key: str | None = None
+    log_origin: str | None = None  # the checkpoint origin; default: "<audience host>/writ-decisions"
     sensitive_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source: str | None = None
 
@@ -102,7 +103,7 @@ class ReceiverConfig:
         """Build from the parsed TOML tables."""
         known = {"audience", "audiences", "require_pop_audience", "require_chain_audience",
                  "require_nonce", "limits", "trust_anchors", "state", "log", "log_key",
-                 "sensitive_args"}
+                 "log_origin", "sensitive_args"}
         unknown = set(data) - known
         if unknown:
             raise ConfigurationError(f"unknown receiver settings: {sorted(unknown)}")
@@ -123,6 +124,7 @@ class ReceiverConfig:
             log=_resolve(data["log"], base) if "log" in data else None,
             log_key=str(base / data["log_key"]) if base and "log_key" in data
             else data.get("log_key"),
+            log_origin=data.get("log_origin"),
             sensitive_args={t: tuple(a) for t, a in data.get("sensitive_args", {}).items()},
             source=source,
         )

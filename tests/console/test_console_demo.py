@@ -73,17 +73,18 @@ def page(demo: dict[str, Any]) -> Iterator[Any]:
 
 
 def test_the_demos_decisions_appear_filter_and_verify(page: Any, demo: dict[str, Any]) -> None:
-    mcp = next(a for a in demo["audit"] if a["log"] == "mcp")
+    mcp = demo["audit"][0]
     page.wait_for_function(
         f"document.getElementById('st-size').textContent === '{mcp['entries']}'")
     page.select_option("#f-code", "untrusted_root")
     rows = page.query_selector_all("#decisions tbody tr.decision")
-    assert len(rows) == 1
-    rows[0].click()
+    assert len(rows) == 2  # the rogue at the MCP server and at the gateway, in one log
+    rows[-1].click()
     page.wait_for_selector("#proof.good")
     assert page.inner_text("#proof-mark") == "✓"
     record = json.loads(page.inner_text("#d-record"))
     assert record["code"] == "untrusted_root" and record["tool"] == "port_scan"
+    assert record["claimed_unverified"]["iss"] == "https://redteam-partners.example"
     page.click("#f-clear")
     page.select_option("#f-code", "revoked")
     assert len(page.query_selector_all("#decisions tbody tr.decision")) >= 1

@@ -51,13 +51,13 @@ def _show(result: object) -> None:
         table.add_row(row.phase, row.agent, row.tool, decision + mark, row.code or "",
                       row.note)
     stdout.print(table)
-    stdout.print(f"files: {result.workdir}/ (keys, writs, state, decision logs, bundles)")
+    stdout.print(f"files: {result.workdir}/ (keys, writs, state, decision log, bundle)")
     for audit in result.audit:
         witness = audit["witness"]
         cosigned = (f"cosigned by the witness at size {witness['size']}" if witness.get("cosigned")
                     else f"not witnessed ({witness.get('reason')})")
         verdict = "[green]verifies offline[/]" if audit["ok"] else "[red]does NOT verify[/]"
-        stdout.print(f"decision log [bold]{audit['log']}[/]: {audit['entries']} entries, "
+        stdout.print(f"the decision log (MCP server and gateway): {audit['entries']} entries, "
                      f"{cosigned}; bundle {audit['bundle']} {verdict}")
     if result.console:
         stdout.print(f"browse the decisions: [bold]{result.console}[/] "

@@ -71,13 +71,12 @@ def run_demo(workdir: Path, *, say: Say = lambda _: None, burst: int = 2000,
             rows = run_scenario(cast, channel, say=say, burst=burst)
         finally:
             channel.close()
-        say("witnessing the decision logs…")
-        witnessed = {name: _witness(stack.witness, url) for name, url in stack.logs.items()}
-    say("exporting the decision logs and verifying them offline…")
-    audit = [_audit(name, url, stack.log_keys[name], workdir, witnessed[name])
-             for name, url in stack.logs.items()]
-    console = (f"writ console --log {stack.logs['mcp']} --archive {stack.archive} "
-               f"--witness {workdir / 'witness.db'} --log-key {stack.log_keys['mcp']}")
+        say("witnessing the decision log…")
+        witnessed = _witness(stack.witness, stack.log)
+    say("exporting the decision log and verifying it offline…")
+    audit = [_audit("decisions", stack.log, stack.log_key, workdir, witnessed)]
+    console = (f"writ console --log {stack.log} --archive {stack.archive} "
+               f"--witness {workdir / 'witness.db'} --log-key {stack.log_key}")
     return DemoResult(rows, workdir, audit, console)
 
 

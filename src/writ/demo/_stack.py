@@ -24,6 +24,7 @@ from writ.demo._cast import CEILING, LEAD_ISS, Cast
 __all__ = ["Stack", "start_stack"]
 
 PY = sys.executable
+LOG_ORIGIN = "acme.example/writ-decisions"  # one log for the target's MCP server and gateway
 
 
 def _free_port() -> int:
@@ -41,8 +42,8 @@ class Stack:
     mcp_audience: str
     gateway: str
     witness: str
-    logs: dict[str, str]  # name -> log URL
-    log_keys: dict[str, Path]
+    log: str  # the one decision log both receivers append to
+    log_key: Path
     receivers: dict[str, Path]
     archive: Path
 
@@ -50,7 +51,8 @@ class Stack:
 def _receiver_toml(cast: Cast, audience: str, name: str, workdir: Path) -> str:
     x = cast.lead.public_key.jwk["x"]
     lines = [f'audience = "{audience}"', f'state = "sqlite:{workdir / "state.db"}"',
-             f'log = "sqlite:{workdir / f"{name}-log.db"}"', f'log_key = "{name}-log.key"',
+             f'log = "sqlite:{workdir / "decisions.db"}"', 'log_key = "log.key"',
+             f'log_origin = "{LOG_ORIGIN}"',
              "[[trust_anchors]]", f'iss = "{LEAD_ISS}"',
              f'jwk = {{ kty = "OKP", crv = "Ed25519", x = "{x}" }}',
              "[trust_anchors.ceiling]"]
@@ -119,12 +121,11 @@ def start_stack(cast: Cast, workdir: Path) -> Iterator[Stack]:
         f'[http]\nupstream = "http://127.0.0.1:{api_port}"\npublic_paths = ["/health"]\n'
         '[http.routes]\n"GET /customers/{id}" = "read_customer"\n'
         '"POST /export" = "export_customers"\n')
-    log_keys = {name: workdir / f"{name}-log.key" for name in ("mcp", "gateway")}
-    for path in log_keys.values():
-        PrivateKey.generate().save(path)
+    log_key = workdir / "log.key"
+    PrivateKey.generate().save(log_key)
     archive = workdir / "chains.db"
     writ = [PY, "-m", "writ.cli"]
-    vkeys = [_vkey(log_keys[n], aud) for n, aud in (("mcp", mcp_aud), ("gateway", gw_aud))]
+    vkeys = [_vkey(log_key)]
     with ExitStack() as stack:
         stack.enter_context(_process(
             [PY, "-m", "writ.demo.customer_api", "--port", str(api_port)],
@@ -142,12 +143,11 @@ def start_stack(cast: Cast, workdir: Path) -> Iterator[Stack]:
             f"http://127.0.0.1:{wit_port}/add-checkpoint", "witness", workdir))
         yield Stack(workdir=workdir, mcp_url=f"{mcp_aud}/mcp", mcp_audience=mcp_aud,
                     gateway=gw_aud, witness=f"http://127.0.0.1:{wit_port}",
-                    logs={n: f"sqlite://{workdir / f'{n}-log.db'}" for n in ("mcp", "gateway")},
-                    log_keys=log_keys, receivers=receivers, archive=archive)
+                    log=f"sqlite://{workdir / 'decisions.db'}", log_key=log_key,
+                    receivers=receivers, archive=archive)
 
 
-def _vkey(key: Path, audience: str) -> str:
+def _vkey(key: Path) -> str:
     from writ.log._note import Ed25519Verifier
 
-    origin = f"{audience.split('://', 1)[1]}/writ-decisions"
-    return Ed25519Verifier(origin, PrivateKey.load(key).public_key).vkey
+    return Ed25519Verifier(LOG_ORIGIN, PrivateKey.load(key).public_key).vkey

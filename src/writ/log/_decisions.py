@@ -24,7 +24,10 @@ __all__ = ["DecisionLog", "log_origin", "open_decision_log"]
 
 
 def log_origin(config: ReceiverConfig) -> str:
-    """The checkpoint origin line: the receiver's host and a fixed path (C2SP origin form)."""
+    """The checkpoint origin line (C2SP origin form): configured, or the receiver's host and a
+    fixed path. Receivers sharing one log must configure the same origin."""
+    if config.log_origin:
+        return config.log_origin
     return f"{urlsplit(config.audiences[0]).netloc}/writ-decisions"
 
 
