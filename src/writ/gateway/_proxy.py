@@ -13,8 +13,6 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
-import asyncio
-
 import aiohttp
 
 from writ.http._middleware import Receive, Scope, Send
@@ -81,7 +79,7 @@ class ReverseProxy:
                 async for chunk in up.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             await _problem(send, 504, "upstream_timeout", "The upstream did not answer in time.")
         except aiohttp.ClientError:
             await _problem(send, 502, "upstream_unavailable", "The upstream could not be reached.")
