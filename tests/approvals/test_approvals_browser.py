@@ -8,7 +8,9 @@ verifier accepts) or nothing.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS_CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "approvals.png"
+# Set WRIT_CONSOLE_SCREENSHOTS=docs/img to refresh the screenshot in the docs; otherwise a
+# test run leaves the working tree alone.
+SCREENSHOT = Path(os.environ.get("WRIT_CONSOLE_SCREENSHOTS") or tempfile.gettempdir()) / "approvals.png"
 WAIT_MS = 15_000
 
 
