@@ -29,7 +29,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
-from writ._decision import CODES, Decision, Denial
+from writ._decision import Decision, Denial
 from writ._errors import MalformedError
 from writ._verify import Verifier
 from writ.mcp import _wire
@@ -90,10 +90,10 @@ class WritGuard:
                        call_next: CallNext) -> HandlerResult:
         try:
             call = _wire.invocation_for(ctx.method, ctx.params)
-        except _wire.ReservedName:
-            raise self._refusal(self._local("tool_not_granted")) from None
-        except MalformedError:
-            raise self._refusal(self._local("proof_invalid")) from None
+        except _wire.ReservedName as exc:
+            raise self._refusal(await self._local("tool_not_granted", str(exc))) from None
+        except MalformedError as exc:
+            raise self._refusal(await self._local("proof_invalid", str(exc))) from None
         proof = call.proof
         decision = await self._run(functools.partial(
             self.verifier.check, chain=proof.chain if proof else (),
@@ -108,13 +108,11 @@ class WritGuard:
                 meta=cast(types.RequestParamsMeta, meta) if isinstance(meta, dict) else None))
         return _with_receipt(result, decision)
 
-    def _local(self, code: str) -> Decision:
-        """A denial decided before the verifier: the request cannot even carry a proof."""
-        challenge = None
-        if code == "proof_invalid":
-            challenge = {"nonce": self.verifier.issue_nonce(),
-                         "aud": self.verifier.config.audiences[0]}
-        return Decision(allowed=False, code=code, reason=CODES[code][1], challenge=challenge)
+    async def _local(self, code: str, detail: str) -> Decision:
+        """A denial decided before the verifier could run (the request cannot even carry a
+        proof); logged like every other decision, with a fresh nonce for proof_invalid."""
+        return await self._run(functools.partial(self.verifier.deny, code,
+                                                 f"MCP request: {detail}"))
 
     @staticmethod
     def _refusal(decision: Decision) -> MCPError:
