@@ -13,14 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from writ._errors import MalformedError
-from writ._keys import PrivateKey, PublicKey
+from writ._keys import PrivateKey
 from writ.log._note import (
     SIG_TYPE_COSIGNATURE_V1,
+    NamedKey,
     Note,
     NoteSignature,
-    VerifierKey,
-    check_key_name,
-    compute_key_id,
 )
 
 __all__ = [
@@ -52,43 +50,12 @@ def _split(signature: bytes) -> tuple[int, bytes] | None:
     return (timestamp, signature[8:]) if timestamp <= _MAX_TIMESTAMP else None
 
 
-class CosignatureVerifier:
+class CosignatureVerifier(NamedKey):
     """A trusted witness key; usable as a ``NoteVerifier`` on checkpoint notes."""
 
-    __slots__ = ("_key_id", "_name", "public_key")
-
-    def __init__(self, name: str, public_key: PublicKey) -> None:
-        self._name = check_key_name(name)
-        self.public_key = public_key
-        self._key_id = compute_key_id(name, SIG_TYPE_COSIGNATURE_V1, public_key.raw)
-
-    @classmethod
-    def from_vkey(cls, vkey: str) -> CosignatureVerifier:
-        """Load from a verifier key string of type 0x04."""
-        parsed = VerifierKey.parse(vkey)
-        if parsed.sig_type != SIG_TYPE_COSIGNATURE_V1 or len(parsed.key) != 32:
-            raise MalformedError("not a cosignature/v1 (type 0x04) verifier key")
-        return cls(parsed.name, PublicKey(parsed.key))
-
-    @property
-    def name(self) -> str:
-        """The witness name."""
-        return self._name
-
-    @property
-    def key_id(self) -> int:
-        """SHA-256(name || 0x0A || 0x04 || key)[:4]."""
-        return self._key_id
-
-    @property
-    def vkey(self) -> str:
-        """The verifier key string."""
-        return VerifierKey(
-            name=self._name,
-            key_id=self._key_id,
-            sig_type=SIG_TYPE_COSIGNATURE_V1,
-            key=self.public_key.raw,
-        ).render()
+    __slots__ = ()
+    SIG_TYPE = SIG_TYPE_COSIGNATURE_V1
+    KIND = "cosignature/v1 (type 0x04)"
 
     def timestamp(self, text: bytes, signature: bytes) -> int | None:
         """The cosignature's timestamp if it verifies over the note ``text``, else None."""

@@ -18,7 +18,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, Self
 
 from writ._errors import MalformedError
 from writ._keys import PrivateKey, PublicKey
@@ -260,22 +260,27 @@ class VerifierKey:
         return f"{self.name}+{self.key_id:08x}+{blob}"
 
 
-class Ed25519Verifier:
-    """A trusted Ed25519 note key (signature type 0x01)."""
+class NamedKey:
+    """A public key under a note key name, with its key ID and vkey (signed-note §Keys).
+
+    Subclasses fix the signature type and say how a signature of theirs verifies.
+    """
 
     __slots__ = ("_key_id", "_name", "public_key")
+    SIG_TYPE: int = SIG_TYPE_ED25519
+    KIND = "Ed25519 (type 0x01)"
 
     def __init__(self, name: str, public_key: PublicKey) -> None:
         self._name = check_key_name(name)
         self.public_key = public_key
-        self._key_id = compute_key_id(name, SIG_TYPE_ED25519, public_key.raw)
+        self._key_id = compute_key_id(name, self.SIG_TYPE, public_key.raw)
 
     @classmethod
-    def from_vkey(cls, vkey: str) -> Ed25519Verifier:
-        """Load from a verifier key string of type 0x01."""
+    def from_vkey(cls, vkey: str) -> Self:
+        """Load from a verifier key string of this class's signature type."""
         parsed = VerifierKey.parse(vkey)
-        if parsed.sig_type != SIG_TYPE_ED25519 or len(parsed.key) != 32:
-            raise MalformedError("not an Ed25519 (type 0x01) verifier key")
+        if parsed.sig_type != cls.SIG_TYPE or len(parsed.key) != 32:
+            raise MalformedError(f"not an {cls.KIND} verifier key")
         return cls(parsed.name, PublicKey(parsed.key))
 
     @property
@@ -285,15 +290,21 @@ class Ed25519Verifier:
 
     @property
     def key_id(self) -> int:
-        """The key ID: SHA-256(name || 0x0A || 0x01 || key)[:4]."""
+        """The key ID: SHA-256(name || 0x0A || type || key)[:4]."""
         return self._key_id
 
     @property
     def vkey(self) -> str:
         """The verifier key string."""
         return VerifierKey(
-            name=self._name, key_id=self._key_id, sig_type=SIG_TYPE_ED25519, key=self.public_key.raw
+            name=self._name, key_id=self._key_id, sig_type=self.SIG_TYPE, key=self.public_key.raw
         ).render()
+
+
+class Ed25519Verifier(NamedKey):
+    """A trusted Ed25519 note key (signature type 0x01)."""
+
+    __slots__ = ()
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is this key's Ed25519 signature over ``text``."""
