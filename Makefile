@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench lint typecheck clean
+.PHONY: demo test bench bench-smoke lint typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ demo: $(STAMP)  ## set up, then run the end-to-end GTG-1002 demo (SQLite, loopba
 
 test: $(STAMP)  ## set up, then run the whole test suite
 	$(PY) -m pytest
+
+bench-smoke: $(STAMP)  ## the verifier benchmark, short: proves benchmarks/ still runs
+	$(PY) benchmarks/run.py --quick --only verify
 
 bench: $(STAMP)  ## set up (with the peers), then run every benchmark
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
