@@ -70,9 +70,6 @@ class CosignatureVerifier(NamedKey):
         """Whether ``signature`` is a valid cosignature over the checkpoint ``text``."""
         return self.timestamp(text, signature) is not None
 
-    def __repr__(self) -> str:
-        return f"CosignatureVerifier({self.vkey!r})"
-
 
 class CosignatureSigner:
     """A witness's signing key; ``cosign`` needs the time, passed in."""

@@ -300,6 +300,9 @@ class NamedKey:
             name=self._name, key_id=self._key_id, sig_type=self.SIG_TYPE, key=self.public_key.raw
         ).render()
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.vkey!r})"
+
 
 class Ed25519Verifier(NamedKey):
     """A trusted Ed25519 note key (signature type 0x01)."""
@@ -309,9 +312,6 @@ class Ed25519Verifier(NamedKey):
     def verify(self, text: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is this key's Ed25519 signature over ``text``."""
         return self.public_key.verify(signature, text)
-
-    def __repr__(self) -> str:
-        return f"Ed25519Verifier({self.vkey!r})"
 
 
 class Ed25519Signer:
