@@ -578,14 +578,8 @@ def test_extension_parent_with_exact_and_one_of_children() -> None:
 
 
 def _vectors_file() -> Path | None:
-    here = Path(__file__).resolve().parent
-    for candidate in (
-        here / "vectors" / "aat-jws-vectors.json",
-        here.parent.parent / "shared" / "vectors" / "aat-jws-vectors.json",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
+    path = Path(__file__).resolve().parent / "vectors" / "aat" / "aat-jws-vectors.json"
+    return path if path.is_file() else None  # the copy kept in tests/vectors/aat
 
 
 def _tools(token: dict[str, object]) -> dict[str, dict[str, object]]:
