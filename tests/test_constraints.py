@@ -75,6 +75,9 @@ def any_(*cs: dict[str, object]) -> dict[str, object]:
         ({"a": 1, "b": [True]}, {"b": [True], "a": 1.0}, True),
         ({"a": 1}, {"a": True}, False),
         (2**53 + 1, float(2**53), False),  # no float rounding of big integers
+        (2**60, 2**60, False),  # outside the JCS domain: equal to nothing, itself included
+        (math.inf, math.inf, False),
+        ({1: "a"}, {1: "a"}, False),  # a non-string key is not JSON
         (0.1 + 0.2, 0.3, False),
         (math.nan, math.nan, False),
         ((1,), [1], False),  # a tuple is not JSON

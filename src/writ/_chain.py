@@ -163,10 +163,8 @@ def claimed_root(chain: Sequence[str]) -> dict[str, str] | None:
     if not isinstance(chain, (list, tuple)) or not chain or not isinstance(chain[0], str):
         return None
     try:
-        claims = loads_strict(b64u_decode(chain[0].split(".")[1]))
-    except (MalformedError, IndexError):
-        return None
-    if not isinstance(claims, dict):
+        claims = _untrusted_payload(chain[0])
+    except Denial:
         return None
     return {k: v[:256] for k in ("iss", "writ_purpose")
             if isinstance(v := claims.get(k), str)} or None

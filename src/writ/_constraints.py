@@ -16,6 +16,7 @@ from functools import cache
 from typing import ClassVar
 
 from writ._errors import MalformedError
+from writ._json import json_equal  # re-exported: one JSON equality for the project
 
 __all__ = [
     "MAX_CONSTRAINT_DEPTH",
@@ -85,12 +86,6 @@ def key_or_none(value: object) -> object:
         return json_key(value)
     except (_NotJSON, RecursionError):
         return None
-
-
-def json_equal(a: object, b: object) -> bool:
-    """JSON-typed equality: True != 1, 1 == 1.0, strings compared code point by code point."""
-    ka = key_or_none(a)
-    return ka is not None and ka == key_or_none(b)
 
 
 def copy_json(value: object) -> object:

@@ -14,12 +14,12 @@ from writ._config import ReceiverConfig
 from writ._decision import Denial
 from writ._errors import MalformedError
 from writ._jose import Jws
-from writ._json import SAFE_INTEGER
+from writ._json import json_equal
 from writ._nonce import NonceIssuer
 from writ._pop import POP_TYP, PopClaims
 from writ._token import Limits, Writ
 
-__all__ = ["HolderProof", "PopProof", "json_same"]
+__all__ = ["HolderProof", "PopProof"]
 
 
 class HolderProof(Protocol):
@@ -45,24 +45,6 @@ class HolderProof(Protocol):
 
     def evidence(self) -> dict[str, Any]:
         """What the decision log keeps so an auditor can check the agent asked."""
-
-
-def json_same(a: Any, b: Any) -> bool:
-    """True when the two JSON values have the same RFC 8785 canonical form.
-
-    Structural rather than byte comparison, for speed on the hot path; equivalent because
-    JCS maps equal numbers to one spelling, keeps booleans apart from numbers, and keeps
-    strings as exact code points. Integers beyond ±(2^53 − 1) have no JCS form: unequal.
-    """
-    if type(a) is bool or type(b) is bool:
-        return type(a) is type(b) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b and all(type(x) is float or abs(x) <= SAFE_INTEGER for x in (a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_same(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b and isinstance(a, (str, type(None)))
 
 
 class PopProof:
@@ -93,7 +75,7 @@ class PopProof:
         _check_pop_audience(claims.aat_aud, config)
         if claims.aat_tool != tool:
             raise Denial("proof_invalid", "the PoP signs another tool", step="7e")
-        if not json_same(claims.hta, dict(args)):
+        if not json_equal(claims.hta, dict(args)):
             raise Denial("proof_invalid", "the PoP signs other arguments", step="7f")
         window = config.limits.pop_window
         if claims.iat < now - window:

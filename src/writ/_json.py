@@ -12,7 +12,8 @@ import rfc8785
 from writ._b64 import b64u_encode
 from writ._errors import MalformedError
 
-__all__ = ["MAX_JSON_DEPTH", "SAFE_INTEGER", "canonical", "canonical_hash", "loads_strict"]
+__all__ = ["MAX_JSON_DEPTH", "SAFE_INTEGER", "canonical", "canonical_hash", "json_equal",
+           "loads_strict"]
 
 MAX_JSON_DEPTH = 64
 # RFC 8785 §3.2.2.3 / I-JSON (RFC 7493 §2.2): integers beyond ±(2^53 − 1) are not interoperable.
@@ -99,3 +100,24 @@ def canonical(value: Any) -> bytes:
 def canonical_hash(value: Any) -> str:
     """base64url(SHA-256(JCS(value))): how Writ names a set of arguments."""
     return b64u_encode(hashlib.sha256(canonical(value)).digest())
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """True when the two values have the same RFC 8785 (JCS) canonical form.
+
+    Structural rather than byte comparison, for speed on the hot path; equivalent because
+    JCS spells equal numbers one way (1 == 1.0), keeps booleans apart from numbers, and
+    keeps strings as exact code points. A value JCS cannot represent (an integer beyond
+    ±(2^53 − 1), a non-finite float, a tuple, a non-string key) equals nothing.
+    """
+    if type(a) is bool or type(b) is bool:
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b and all(math.isfinite(x) if type(x) is float else abs(x) <= SAFE_INTEGER
+                              for x in (a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(
+            isinstance(k, str) and json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and isinstance(a, (str, type(None))) and a == b

@@ -48,14 +48,20 @@ def running(
     *,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    stderr_path: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a process until the block ends; stop it with SIGTERM (then SIGKILL)."""
+    """Run a process until the block ends; stop it with SIGTERM (then SIGKILL).
+
+    stderr is a pipe the caller may read after the process ends, or, with ``stderr_path``,
+    a file: a busy gateway logs a line per decision and would stall on a pipe nobody reads.
+    """
+    sink = stderr_path.open("wb") if stderr_path is not None else None
     process = subprocess.Popen(
         list(argv),
         cwd=cwd,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=sink if sink is not None else subprocess.PIPE,
     )
     try:
         wait_http(ready_url, process)
@@ -64,7 +70,9 @@ def running(
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if sink is not None:
+            sink.close()

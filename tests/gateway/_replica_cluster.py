@@ -12,19 +12,16 @@ Host header, exactly as it would behind a real balancer.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _procs import WRIT, free_port, running, wait_http
+from _procs import WRIT, free_port, running
 
 from writ import PrivateKey
 from writ.log._receipt import Receipt
@@ -116,29 +113,6 @@ class Balancer(httpx.BaseTransport):
         self._inner.close()
 
 
-@contextmanager
-def logged_process(
-    argv: Sequence[str], ready_url: str, stderr: Path, env: dict[str, str]
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Like ``_procs.running``, but stderr goes to a file: a busy gateway logs one line per
-    decision, which would fill a pipe nobody reads and stall it."""
-    with stderr.open("wb") as sink:
-        process = subprocess.Popen(
-            list(argv), env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=sink
-        )
-    try:
-        wait_http(ready_url, process)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 def events(stderr: Path) -> list[dict[str, Any]]:
     """The JSON event lines a gateway wrote to stderr."""
     lines = stderr.read_text().splitlines() if stderr.exists() else []
@@ -185,7 +159,7 @@ def replicas(
         )
         processes = [
             stack.enter_context(
-                logged_process(
+                running(
                     [
                         *WRIT,
                         "gateway",
@@ -197,8 +171,8 @@ def replicas(
                         str(workers),
                     ],
                     f"http://127.0.0.1:{port}/healthz",
-                    tmp / f"replica-{i}.log",
-                    env,
+                    stderr_path=tmp / f"replica-{i}.log",
+                    env=env,
                 )
             )
             for i, port in enumerate(ports)
